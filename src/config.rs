@@ -1,0 +1,146 @@
+//! Loading the configuration: the one figment chain
+//! (TOML file <- `KEEPSAKE_*` env <- the seed's variables), then
+//! per-section extraction and pure validation that report every problem.
+//!
+//! - [`raw`]: serde structs as written;
+//! - [`env`]: the environment providers (prefixed and seed variables);
+//! - [`validate`]: raw -> [`Config`], pure;
+//! - [`model`]: the validated types;
+//! - [`show`]: the effective config rendered with secrets as `***`;
+//! - [`error`]: errors that name the key and its origin, and the exit code.
+
+pub mod env;
+pub mod error;
+pub mod model;
+pub mod raw;
+pub mod show;
+pub mod validate;
+
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Format, Toml};
+use figment::{Figment, Metadata, Profile, Source};
+
+pub use env::{EnvVars, process_env};
+pub use error::{ConfigError, ConfigErrors, ErrorKind};
+pub use model::*;
+use raw::{RawJob, RawLog, RawStorage, RawTop};
+use validate::{Context, RawSections};
+
+/// Used when neither `--config` nor `KEEPSAKE_CONFIG` names a file and it exists.
+pub const DEFAULT_PATH: &str = "/etc/keepsake/keepsake.toml";
+
+/// Which config file to read: `--config`, else `KEEPSAKE_CONFIG`, else
+/// [`DEFAULT_PATH`] when it exists, else none (environment only).
+pub fn choose_file(cli: Option<&Path>, env: &EnvVars) -> Option<PathBuf> {
+    if let Some(path) = cli {
+        return Some(path.to_path_buf());
+    }
+    if let Some(path) = env.get("KEEPSAKE_CONFIG").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(path));
+    }
+    let default = Path::new(DEFAULT_PATH);
+    default.exists().then(|| default.to_path_buf())
+}
+
+/// Loads and validates the configuration from `file` (if any) and `env`.
+pub fn load(file: Option<&Path>, env: &EnvVars) -> Result<Config, ConfigErrors> {
+    let mut figment = Figment::new();
+    if let Some(path) = file {
+        if !path.is_file() {
+            return Err(ConfigErrors(vec![ConfigError::new(
+                ErrorKind::Missing,
+                "config file",
+                path.display().to_string(),
+                "does not exist or is not a file",
+            )]));
+        }
+        figment = figment.merge(Toml::file_exact(path));
+    }
+    figment = figment.merge(env::PrefixedEnv::from_vars(env));
+    let (seed, mut errors) = env::SeedEnv::from_vars(env);
+    figment = figment.merge(seed);
+
+    let top: RawTop = match figment.extract_lossy() {
+        Ok(top) => top,
+        Err(e) => {
+            errors.extend(from_figment(e));
+            return Err(ConfigErrors(errors));
+        }
+    };
+    let mut sections = RawSections::default();
+    if top.log.is_some() {
+        match figment.extract_inner_lossy::<RawLog>("log") {
+            Ok(log) => sections.log = log,
+            Err(e) => errors.extend(from_figment(e)),
+        }
+    }
+    for name in top.storage.keys() {
+        match figment.extract_inner_lossy::<RawStorage>(&format!("storage.{name}")) {
+            Ok(s) => {
+                sections.storage.insert(name.clone(), s);
+            }
+            Err(e) => errors.extend(from_figment(e)),
+        }
+    }
+    for name in top.jobs.keys() {
+        match figment.extract_inner_lossy::<RawJob>(&format!("jobs.{name}")) {
+            Ok(j) => {
+                sections.jobs.insert(name.clone(), j);
+            }
+            Err(e) => errors.extend(from_figment(e)),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ConfigErrors(errors));
+    }
+    let origin = |key: &str| origin_of(&figment, key);
+    let read_file = |path: &Path| std::fs::read_to_string(path);
+    let ctx = Context {
+        origin: &origin,
+        read_file: &read_file,
+    };
+    validate::validate(sections, &ctx).map_err(ConfigErrors)
+}
+
+/// Where the value at `key` came from, for error messages.
+fn origin_of(figment: &Figment, key: &str) -> String {
+    let path: Vec<&str> = key.split('.').collect();
+    figment
+        .find_metadata(key)
+        .map(|md| describe(md, &path))
+        .unwrap_or_default()
+}
+
+fn describe<K: AsRef<str>>(md: &Metadata, path: &[K]) -> String {
+    match &md.source {
+        Some(Source::File(file)) => file.display().to_string(),
+        _ if md.name.contains("environment") => {
+            format!("environment: {}", md.interpolate(&Profile::Default, path))
+        }
+        _ => md.name.to_string(),
+    }
+}
+
+fn from_figment(error: figment::Error) -> Vec<ConfigError> {
+    error
+        .into_iter()
+        .map(|e| {
+            let kind = match e.kind {
+                figment::error::Kind::MissingField(_) => ErrorKind::Missing,
+                _ => ErrorKind::Invalid,
+            };
+            let key = if e.path.is_empty() {
+                "(top level)".to_string()
+            } else {
+                e.path.join(".")
+            };
+            let origin = e
+                .metadata
+                .as_ref()
+                .map(|md| describe(md, &e.path))
+                .unwrap_or_default();
+            ConfigError::new(kind, key, origin, e.kind.to_string())
+        })
+        .collect()
+}

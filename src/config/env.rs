@@ -1,0 +1,418 @@
+//! The environment as configuration: `KEEPSAKE_*` variables nested with `__`,
+//! and the seed tool's variables (with their well-known aliases) that
+//! describe one job named `default`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use figment::value::{Dict, Map, Value};
+use figment::{Error, Metadata, Profile, Provider};
+
+use super::error::{ConfigError, ErrorKind};
+
+/// The variables of the process, injected so that tests need not touch the
+/// real environment.
+pub type EnvVars = BTreeMap<String, String>;
+
+/// Reads the process environment, skipping variables that are not UTF-8.
+pub fn process_env() -> EnvVars {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
+}
+
+/// Name of the job (and its storage) that the seed variables describe.
+pub const SEED_JOB: &str = "default";
+
+/// Prefix of the nested configuration variables.
+pub const PREFIX: &str = "KEEPSAKE_";
+
+/// `KEEPSAKE_*` variables that are not configuration keys.
+const NOT_KEYS: &[&str] = &["KEEPSAKE_CONFIG"];
+
+/// Where each setting of the seed job comes from: the config key and the
+/// variable names that may set it, the seed tool's name first.
+const SEED_SETTINGS: &[(&str, &[&str])] = &[
+    ("jobs.default.database", &["POSTGRES_CONNECTION_STRING"]),
+    (
+        "jobs.default.database_file",
+        &["POSTGRES_CONNECTION_STRING_FILE"],
+    ),
+    ("jobs.default.password", &["POSTGRES_PASSWORD"]),
+    ("jobs.default.password_file", &["POSTGRES_PASSWORD_FILE"]),
+    ("jobs.default.schedule", &["BACKUP_INTERVAL", "SCHEDULE"]),
+    (
+        "jobs.default.retention.keep_days",
+        &["BACKUP_RETENTION_DAYS", "BACKUP_KEEP_DAYS"],
+    ),
+    ("storage.default.bucket", &["S3_BUCKET"]),
+    ("storage.default.endpoint", &["S3_URL", "S3_ENDPOINT"]),
+    ("storage.default.prefix", &["S3_PATH", "S3_PREFIX"]),
+    ("storage.default.region", &["S3_REGION"]),
+    (
+        "storage.default.access_key_id",
+        &["S3_ACCESS_KEY", "S3_ACCESS_KEY_ID"],
+    ),
+    (
+        "storage.default.access_key_id_file",
+        &["S3_ACCESS_KEY_FILE", "S3_ACCESS_KEY_ID_FILE"],
+    ),
+    (
+        "storage.default.secret_access_key",
+        &["S3_SECRET_KEY", "S3_SECRET_ACCESS_KEY"],
+    ),
+    (
+        "storage.default.secret_access_key_file",
+        &["S3_SECRET_KEY_FILE", "S3_SECRET_ACCESS_KEY_FILE"],
+    ),
+];
+
+/// Settings that do not describe the job, so they alone do not create it.
+const SEED_GLOBALS: &[(&str, &[&str])] = &[
+    ("log.level", &["LOG_LEVEL"]),
+    ("log.format", &["LOG_FORMAT"]),
+];
+
+/// The split-out connection variables, composed into a libpq conninfo.
+const PG_PARTS: &[(&str, &[&str])] = &[
+    ("host", &["POSTGRES_HOST"]),
+    ("port", &["POSTGRES_PORT"]),
+    ("user", &["POSTGRES_USER"]),
+    ("dbname", &["POSTGRES_DATABASE", "POSTGRES_DB"]),
+];
+
+/// Extra pg_dump arguments, split on white space.
+const EXTRA_OPTS: &str = "POSTGRES_EXTRA_OPTS";
+
+/// Hint for a missing setting of the seed job: which variable to set.
+pub fn seed_hint(key: &str) -> Option<String> {
+    if key == "jobs.default.database" {
+        return Some(
+            "set POSTGRES_CONNECTION_STRING (or POSTGRES_HOST, POSTGRES_USER, POSTGRES_DATABASE)"
+                .to_string(),
+        );
+    }
+    SEED_SETTINGS
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, names)| format!("set {}", names[0]))
+}
+
+/// The seed tool's variables, resolved to config keys.
+#[derive(Clone, Default)]
+pub struct SeedEnv {
+    /// Config key -> (value, the variable(s) it came from).
+    values: BTreeMap<String, (Value, String)>,
+}
+
+impl SeedEnv {
+    /// Resolves the variables, returning the conflicts it found.
+    pub fn from_vars(env: &EnvVars) -> (SeedEnv, Vec<ConfigError>) {
+        let mut seed = SeedEnv::default();
+        let mut errors = Vec::new();
+        for (key, names) in SEED_SETTINGS.iter().chain(SEED_GLOBALS) {
+            if let Some((name, value)) = pick(env, names, key, &mut errors) {
+                seed.insert(key, Value::from(value), name);
+            }
+        }
+        seed.compose_conninfo(env, &mut errors);
+        if let Some(opts) = non_empty(env, EXTRA_OPTS) {
+            let args = opts
+                .split_whitespace()
+                .map(|a| Value::from(a.to_string()))
+                .collect::<Vec<_>>();
+            seed.insert(
+                "jobs.default.pg_dump_args",
+                Value::from(args),
+                EXTRA_OPTS.into(),
+            );
+        }
+        if seed.describes_job() {
+            let origin = "the seed environment variables".to_string();
+            seed.insert("storage.default.type", Value::from("s3"), origin.clone());
+            let store = vec![Value::from(SEED_JOB.to_string())];
+            seed.insert("jobs.default.storage", Value::from(store), origin.clone());
+            seed.insert("jobs.default.naming", Value::from("legacy"), origin);
+        }
+        (seed, errors)
+    }
+
+    fn insert(&mut self, key: &str, value: Value, origin: String) {
+        self.values.insert(key.to_string(), (value, origin));
+    }
+
+    /// True when any job setting (not just logging) is present.
+    pub fn describes_job(&self) -> bool {
+        self.values
+            .keys()
+            .any(|k| k.starts_with("jobs.") || k.starts_with("storage."))
+    }
+
+    fn compose_conninfo(&mut self, env: &EnvVars, errors: &mut Vec<ConfigError>) {
+        let mut parts = Vec::new();
+        let mut names = Vec::new();
+        for (keyword, vars) in PG_PARTS {
+            if let Some((name, value)) = pick(env, vars, keyword, errors) {
+                parts.push(format!("{keyword}={}", crate::conninfo::quote(&value)));
+                names.push(name);
+            }
+        }
+        if parts.is_empty() {
+            return;
+        }
+        let names = names.join(", ");
+        if self.values.contains_key("jobs.default.database") {
+            errors.push(ConfigError::new(
+                ErrorKind::Invalid,
+                "jobs.default.database",
+                "environment variables POSTGRES_CONNECTION_STRING and ".to_string() + &names,
+                "both describe the database; set one or the other",
+            ));
+            return;
+        }
+        self.insert(
+            "jobs.default.database",
+            Value::from(parts.join(" ")),
+            names,
+        );
+    }
+}
+
+/// The value of the first set variable among `names`; a second name with a
+/// different value is a conflict.
+fn pick(
+    env: &EnvVars,
+    names: &[&str],
+    key: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<(String, String)> {
+    let set: Vec<(&str, &str)> = names
+        .iter()
+        .filter_map(|n| non_empty(env, n).map(|v| (*n, v)))
+        .collect();
+    let (first, value) = *set.first()?;
+    for (other, other_value) in &set[1..] {
+        if other_value != &value {
+            errors.push(ConfigError::new(
+                ErrorKind::Invalid,
+                key,
+                format!("environment variables {first} and {other}"),
+                "both are set, to different values; set only one",
+            ));
+        }
+    }
+    Some((first.to_string(), value.to_string()))
+}
+
+/// A variable's value; an empty one counts as unset, as compose files often
+/// write `VAR=` for "not set".
+fn non_empty<'a>(env: &'a EnvVars, name: &str) -> Option<&'a str> {
+    env.get(name).map(String::as_str).filter(|v| !v.is_empty())
+}
+
+impl Provider for SeedEnv {
+    fn metadata(&self) -> Metadata {
+        let origins: Arc<BTreeMap<String, String>> = Arc::new(
+            self.values
+                .iter()
+                .map(|(k, (_, o))| (k.clone(), o.clone()))
+                .collect(),
+        );
+        Metadata::named("the seed environment variables").interpolater(
+            move |_: &Profile, keys: &[&str]| {
+                let key = keys.join(".");
+                origins.get(&key).cloned().unwrap_or(key)
+            },
+        )
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, Error> {
+        let mut dict = Dict::new();
+        for (key, (value, _)) in &self.values {
+            dict = merge_nested(dict, key, value.clone());
+        }
+        Ok(Profile::Default.collect(dict))
+    }
+}
+
+/// `KEEPSAKE_JOBS__SHOP__SCHEDULE` -> `jobs.shop.schedule`. Values stay
+/// strings (a `[...]` value is parsed as a list), so a bucket named `123`
+/// is not turned into a number.
+#[derive(Clone)]
+pub struct PrefixedEnv {
+    values: BTreeMap<String, (Value, String)>,
+}
+
+impl PrefixedEnv {
+    pub fn from_vars(env: &EnvVars) -> PrefixedEnv {
+        let values = env
+            .iter()
+            .filter(|(k, v)| k.starts_with(PREFIX) && !NOT_KEYS.contains(&k.as_str()) && !v.is_empty())
+            .map(|(k, v)| {
+                let key = k[PREFIX.len()..].to_ascii_lowercase().replace("__", ".");
+                let value = if v.trim_start().starts_with('[') {
+                    v.parse::<Value>().unwrap_or_else(|_| Value::from(v.clone()))
+                } else {
+                    Value::from(v.clone())
+                };
+                (key, (value, k.clone()))
+            })
+            .collect();
+        PrefixedEnv { values }
+    }
+}
+
+impl Provider for PrefixedEnv {
+    fn metadata(&self) -> Metadata {
+        let origins: Arc<BTreeMap<String, String>> = Arc::new(
+            self.values
+                .iter()
+                .map(|(k, (_, o))| (k.clone(), o.clone()))
+                .collect(),
+        );
+        Metadata::named("KEEPSAKE_ environment variables").interpolater(
+            move |_: &Profile, keys: &[&str]| {
+                let key = keys.join(".");
+                origins.get(&key).cloned().unwrap_or_else(|| {
+                    format!("{PREFIX}{}", key.to_ascii_uppercase().replace('.', "__"))
+                })
+            },
+        )
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, Error> {
+        let mut dict = Dict::new();
+        for (key, (value, _)) in &self.values {
+            dict = merge_nested(dict, key, value.clone());
+        }
+        Ok(Profile::Default.collect(dict))
+    }
+}
+
+/// Merges `value` at the dotted `key` into `dict`.
+fn merge_nested(dict: Dict, key: &str, value: Value) -> Dict {
+    let nested = figment::util::nest(key, value)
+        .into_dict()
+        .expect("a non-empty key nests into a dict");
+    let merged = deep_merge(Value::from(dict), Value::from(nested));
+    merged.into_dict().expect("merging two dicts gives a dict")
+}
+
+/// Merges two values, the second winning, dicts key by key.
+fn deep_merge(a: Value, b: Value) -> Value {
+        match (a, b) {
+            (Value::Dict(tag, mut a), Value::Dict(_, b)) => {
+                for (k, v) in b {
+                    let merged = match a.remove(&k) {
+                        Some(old) => deep_merge(old, v),
+                        None => v,
+                    };
+                    a.insert(k, merged);
+                }
+                Value::Dict(tag, a)
+            }
+            (_, other) => other,
+        }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> EnvVars {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn value_of(seed: &SeedEnv, key: &str) -> Option<String> {
+        seed.values.get(key).map(|(v, _)| match v {
+            Value::String(_, s) => s.clone(),
+            other => format!("{other:?}"),
+        })
+    }
+
+    #[test]
+    fn seed_variables_map_to_the_default_job() {
+        let (seed, errors) = SeedEnv::from_vars(&vars(&[
+            ("POSTGRES_CONNECTION_STRING", "postgres://u:p@h/db"),
+            ("S3_BUCKET", "123"),
+            ("S3_PATH", "nightly"),
+            ("BACKUP_INTERVAL", "0 3 * * *"),
+        ]));
+        assert!(errors.is_empty());
+        assert_eq!(value_of(&seed, "storage.default.bucket").unwrap(), "123");
+        assert_eq!(value_of(&seed, "storage.default.prefix").unwrap(), "nightly");
+        assert_eq!(value_of(&seed, "jobs.default.naming").unwrap(), "legacy");
+        assert!(seed.describes_job());
+    }
+
+    #[test]
+    fn aliases_agree_or_conflict() {
+        let (seed, errors) = SeedEnv::from_vars(&vars(&[
+            ("S3_PATH", "a"),
+            ("S3_PREFIX", "a"),
+            ("BACKUP_INTERVAL", "0 3 * * *"),
+            ("SCHEDULE", "0 4 * * *"),
+        ]));
+        assert_eq!(value_of(&seed, "storage.default.prefix").unwrap(), "a");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        let text = errors[0].to_string();
+        assert!(text.contains("BACKUP_INTERVAL") && text.contains("SCHEDULE"), "{text}");
+    }
+
+    #[test]
+    fn alias_alone_is_enough() {
+        let (seed, errors) = SeedEnv::from_vars(&vars(&[("S3_ENDPOINT", "http://x:9000")]));
+        assert!(errors.is_empty());
+        assert_eq!(
+            value_of(&seed, "storage.default.endpoint").unwrap(),
+            "http://x:9000"
+        );
+    }
+
+    #[test]
+    fn split_connection_variables_compose_a_conninfo() {
+        let (seed, errors) = SeedEnv::from_vars(&vars(&[
+            ("POSTGRES_HOST", "db"),
+            ("POSTGRES_PORT", "5433"),
+            ("POSTGRES_USER", "o'brien"),
+            ("POSTGRES_DB", "shop"),
+        ]));
+        assert!(errors.is_empty());
+        assert_eq!(
+            value_of(&seed, "jobs.default.database").unwrap(),
+            r"host='db' port='5433' user='o\'brien' dbname='shop'"
+        );
+    }
+
+    #[test]
+    fn connection_string_and_split_variables_conflict() {
+        let (_, errors) = SeedEnv::from_vars(&vars(&[
+            ("POSTGRES_CONNECTION_STRING", "postgres://h/db"),
+            ("POSTGRES_HOST", "db"),
+        ]));
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].to_string().contains("POSTGRES_HOST"));
+    }
+
+    #[test]
+    fn logging_alone_does_not_create_a_job() {
+        let (seed, _) = SeedEnv::from_vars(&vars(&[("LOG_LEVEL", "debug"), ("S3_PATH", "")]));
+        assert!(!seed.describes_job());
+    }
+
+    #[test]
+    fn prefixed_variables_nest_and_keep_strings() {
+        let env = PrefixedEnv::from_vars(&vars(&[
+            ("KEEPSAKE_STORAGE__OFF__BUCKET", "007"),
+            ("KEEPSAKE_JOBS__SHOP__STORAGE", "[a, b]"),
+            ("KEEPSAKE_CONFIG", "/x.toml"),
+        ]));
+        let keys: Vec<_> = env.values.keys().cloned().collect();
+        assert_eq!(keys, ["jobs.shop.storage", "storage.off.bucket"]);
+        assert!(matches!(env.values["storage.off.bucket"].0, Value::String(_, ref s) if s == "007"));
+        assert!(matches!(env.values["jobs.shop.storage"].0, Value::Array(..)));
+    }
+}

@@ -1,0 +1,96 @@
+//! The validated configuration the program runs on: every default applied,
+//! every secret read, every name resolved.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use secrecy::SecretString;
+
+pub use super::raw::{CompressionKind, DumpFormat, Naming, RawRetention as Retention};
+use crate::conninfo::Connection;
+use crate::schedule::Schedule;
+
+/// Everything keepsake needs to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub log: LogSettings,
+    pub storage: BTreeMap<String, StorageConfig>,
+    /// Sorted by name.
+    pub jobs: Vec<JobConfig>,
+}
+
+impl Config {
+    /// The job called `name`.
+    pub fn job(&self, name: &str) -> Option<&JobConfig> {
+        self.jobs.iter().find(|j| j.name == name)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSettings {
+    /// A tracing level name: trace, debug, info, warn, error or off.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub enum StorageConfig {
+    S3(S3Config),
+    Local(LocalConfig),
+}
+
+#[derive(Debug, Clone)]
+pub struct S3Config {
+    pub bucket: String,
+    /// Without leading or trailing `/`; may be empty.
+    pub prefix: String,
+    pub endpoint: Option<String>,
+    pub region: String,
+    pub path_style: bool,
+    /// None: the default AWS credential chain (env, profile, IAM role).
+    pub credentials: Option<StaticCredentials>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StaticCredentials {
+    pub access_key_id: SecretString,
+    pub secret_access_key: SecretString,
+}
+
+#[derive(Debug, Clone)]
+pub struct LocalConfig {
+    pub path: PathBuf,
+    /// Without leading or trailing `/`; may be empty.
+    pub prefix: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Compression {
+    pub kind: CompressionKind,
+    /// None: the codec's default (gzip 6, zstd 3).
+    pub level: Option<i32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct JobConfig {
+    pub name: String,
+    pub connection: Connection,
+    /// The connection string as people may see it.
+    pub database_display: String,
+    /// None: the job runs only on demand (`keepsake backup`).
+    pub schedule: Option<Schedule>,
+    /// Names of entries in [`Config::storage`], at least one.
+    pub storage: Vec<String>,
+    pub format: DumpFormat,
+    pub compression: Compression,
+    pub pg_dump_args: Vec<String>,
+    pub retention: Retention,
+    pub naming: Naming,
+}

@@ -1,0 +1,118 @@
+//! The configuration as written: serde structs that mirror the TOML file and
+//! the environment, with every field optional so validation can report all
+//! missing settings at once.
+
+use std::path::PathBuf;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// `format = "plain" | "custom"`: the pg_dump output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DumpFormat {
+    /// SQL text, restored with `psql`.
+    Plain,
+    /// pg_dump's archive format, restored with `pg_restore`.
+    Custom,
+}
+
+/// `compression = "gzip" | "zstd" | "none"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CompressionKind {
+    Gzip,
+    Zstd,
+    None,
+}
+
+/// How a job names its objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Naming {
+    /// `{prefix}/{job}/{job}-{timestamp}.{ext}`
+    Job,
+    /// `{prefix}/postgres-backup-{timestamp}.{ext}`, as the tool keepsake replaces.
+    Legacy,
+}
+
+/// `[log]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLog {
+    pub level: Option<String>,
+    pub format: Option<String>,
+}
+
+/// `[storage.NAME]`, selected by its `type` key.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum RawStorage {
+    S3(RawS3),
+    Local(RawLocal),
+}
+
+/// `[storage.NAME]` with `type = "s3"`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawS3 {
+    pub bucket: Option<String>,
+    pub prefix: Option<String>,
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub path_style: Option<bool>,
+    pub access_key_id: Option<SecretString>,
+    pub access_key_id_file: Option<PathBuf>,
+    pub secret_access_key: Option<SecretString>,
+    pub secret_access_key_file: Option<PathBuf>,
+}
+
+/// `[storage.NAME]` with `type = "local"`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLocal {
+    pub path: Option<PathBuf>,
+    pub prefix: Option<String>,
+}
+
+/// `[jobs.NAME]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJob {
+    pub database: Option<SecretString>,
+    pub database_file: Option<PathBuf>,
+    pub password: Option<SecretString>,
+    pub password_file: Option<PathBuf>,
+    pub schedule: Option<String>,
+    pub storage: Option<Vec<String>>,
+    pub format: Option<DumpFormat>,
+    pub compression: Option<CompressionKind>,
+    pub compression_level: Option<i32>,
+    pub pg_dump_args: Option<Vec<String>>,
+    pub retention: Option<RawRetention>,
+    pub naming: Option<Naming>,
+}
+
+/// `retention = { ... }` of a job. No rule at all means keep every backup.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetention {
+    pub keep_days: Option<u32>,
+    pub keep_last: Option<u32>,
+    pub keep_daily: Option<u32>,
+    pub keep_weekly: Option<u32>,
+    pub keep_monthly: Option<u32>,
+}
+
+/// The top level, with each section kept as a raw value so that every job
+/// and storage is extracted (and reports its errors) on its own.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTop {
+    #[serde(default)]
+    pub log: Option<figment::value::Value>,
+    #[serde(default)]
+    pub storage: std::collections::BTreeMap<String, figment::value::Value>,
+    #[serde(default)]
+    pub jobs: std::collections::BTreeMap<String, figment::value::Value>,
+}

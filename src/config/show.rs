@@ -1,0 +1,110 @@
+//! The effective configuration as TOML, with every secret shown as `***`,
+//! for `keepsake check` and the startup log.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::model::*;
+
+const HIDDEN: &str = "***";
+
+#[derive(Serialize)]
+struct View<'a> {
+    log: LogView<'a>,
+    storage: BTreeMap<&'a str, StorageView<'a>>,
+    jobs: BTreeMap<&'a str, JobView<'a>>,
+}
+
+#[derive(Serialize)]
+struct LogView<'a> {
+    level: &'a str,
+    format: LogFormat,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum StorageView<'a> {
+    S3 {
+        bucket: &'a str,
+        prefix: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        endpoint: Option<&'a str>,
+        region: &'a str,
+        path_style: bool,
+        credentials: &'a str,
+    },
+    Local {
+        path: String,
+        prefix: &'a str,
+    },
+}
+
+#[derive(Serialize)]
+struct JobView<'a> {
+    database: &'a str,
+    password: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    schedule: Option<&'a str>,
+    storage: &'a [String],
+    format: DumpFormat,
+    compression: CompressionKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    compression_level: Option<i32>,
+    pg_dump_args: &'a [String],
+    naming: Naming,
+    retention: &'a Retention,
+}
+
+/// Renders `config` as TOML with secrets replaced by `***`.
+pub fn render(config: &Config) -> String {
+    let view = View {
+        log: LogView {
+            level: &config.log.level,
+            format: config.log.format,
+        },
+        storage: config
+            .storage
+            .iter()
+            .map(|(name, s)| (name.as_str(), storage_view(s)))
+            .collect(),
+        jobs: config.jobs.iter().map(|j| (j.name.as_str(), job_view(j))).collect(),
+    };
+    toml::to_string(&view).unwrap_or_else(|e| format!("# cannot render the configuration: {e}\n"))
+}
+
+fn storage_view(s: &StorageConfig) -> StorageView<'_> {
+    match s {
+        StorageConfig::S3(s3) => StorageView::S3 {
+            bucket: &s3.bucket,
+            prefix: &s3.prefix,
+            endpoint: s3.endpoint.as_deref(),
+            region: &s3.region,
+            path_style: s3.path_style,
+            credentials: if s3.credentials.is_some() {
+                "static keys ***"
+            } else {
+                "default AWS credential chain"
+            },
+        },
+        StorageConfig::Local(l) => StorageView::Local {
+            path: l.path.display().to_string(),
+            prefix: &l.prefix,
+        },
+    }
+}
+
+fn job_view(j: &JobConfig) -> JobView<'_> {
+    JobView {
+        database: &j.database_display,
+        password: if j.connection.password.is_some() { HIDDEN } else { "(none)" },
+        schedule: j.schedule.as_ref().map(|s| s.expr.as_str()),
+        storage: &j.storage,
+        format: j.format,
+        compression: j.compression.kind,
+        compression_level: j.compression.level,
+        pg_dump_args: &j.pg_dump_args,
+        naming: j.naming,
+        retention: &j.retention,
+    }
+}

@@ -1,0 +1,121 @@
+//! Destinations: where backups are stored. A closed set (S3, local
+//! directory) behind one small interface: check a key, stream an upload
+//! that is either committed whole or leaves nothing, put and delete small
+//! objects.
+//!
+//! - [`s3`]: S3-compatible object storage, streaming multipart uploads;
+//! - [`local`]: a directory, written by temp file, fsync and link;
+//! - [`parts`]: the multipart part-size schedule, pure.
+
+pub mod local;
+pub mod parts;
+pub mod s3;
+
+use bytes::Bytes;
+
+use crate::config::StorageConfig;
+
+/// Why a storage operation failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{store}: {op} {key}: {message}")]
+pub struct StoreError {
+    /// `s3://bucket` or `file:///path`.
+    pub store: String,
+    pub op: &'static str,
+    pub key: String,
+    pub message: String,
+}
+
+/// An opened destination.
+pub enum Store {
+    S3(s3::S3Store),
+    Local(local::LocalStore),
+}
+
+/// An upload in progress: [`Upload::finish`] makes the object appear whole,
+/// [`Upload::abort`] (or dropping it) leaves nothing behind.
+pub enum Upload {
+    S3(s3::S3Upload),
+    Local(local::LocalUpload),
+}
+
+impl Store {
+    /// Opens the destination a storage entry describes.
+    pub async fn open(config: &StorageConfig) -> Store {
+        match config {
+            StorageConfig::S3(c) => Store::S3(s3::S3Store::connect(c).await),
+            StorageConfig::Local(c) => Store::Local(local::LocalStore::new(c)),
+        }
+    }
+
+    /// The key prefix of this storage, without slashes at the ends.
+    pub fn prefix(&self) -> &str {
+        match self {
+            Store::S3(s) => s.prefix(),
+            Store::Local(l) => l.prefix(),
+        }
+    }
+
+    /// `s3://bucket` or `file:///path`, for logs and errors.
+    pub fn describe(&self) -> String {
+        match self {
+            Store::S3(s) => s.describe(),
+            Store::Local(l) => l.describe(),
+        }
+    }
+
+    pub async fn exists(&self, key: &str) -> Result<bool, StoreError> {
+        match self {
+            Store::S3(s) => s.exists(key).await,
+            Store::Local(l) => l.exists(key).await,
+        }
+    }
+
+    /// Starts a streaming upload to `key`.
+    pub fn begin(&self, key: &str) -> Upload {
+        match self {
+            Store::S3(s) => Upload::S3(s.begin(key)),
+            Store::Local(l) => Upload::Local(l.begin(key)),
+        }
+    }
+
+    /// Stores a small object whole.
+    pub async fn put(&self, key: &str, body: Bytes) -> Result<(), StoreError> {
+        match self {
+            Store::S3(s) => s.put(key, body).await,
+            Store::Local(l) => l.put(key, body).await,
+        }
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        match self {
+            Store::S3(s) => s.delete(key).await,
+            Store::Local(l) => l.delete(key).await,
+        }
+    }
+}
+
+impl Upload {
+    pub async fn write(&mut self, chunk: Bytes) -> Result<(), StoreError> {
+        match self {
+            Upload::S3(u) => u.write(chunk).await,
+            Upload::Local(u) => u.write(chunk).await,
+        }
+    }
+
+    /// Commits the upload; on error nothing is left behind.
+    pub async fn finish(self) -> Result<(), StoreError> {
+        match self {
+            Upload::S3(u) => u.finish().await,
+            Upload::Local(u) => u.finish().await,
+        }
+    }
+
+    /// Abandons the upload and removes what it wrote.
+    pub async fn abort(self) {
+        match self {
+            Upload::S3(u) => u.abort().await,
+            Upload::Local(u) => u.abort().await,
+        }
+    }
+}

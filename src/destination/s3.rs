@@ -1,0 +1,347 @@
+//! S3-compatible storage. A stream is buffered into parts of growing size
+//! and uploaded with a few parts in flight while the dump goes on; a stream
+//! smaller than one part becomes a single PutObject. Any failure aborts the
+//! multipart upload, so no partial object ever appears.
+
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::{Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use bytes::{Bytes, BytesMut};
+use secrecy::ExposeSecret;
+use tokio::task::JoinSet;
+
+use super::StoreError;
+use super::parts::{MAX_PARTS, part_size};
+use crate::config::S3Config;
+
+/// Parts uploading at once, besides the one being filled.
+const PARTS_IN_FLIGHT: usize = 2;
+/// Attempts per request (the SDK backs off exponentially between them).
+const MAX_ATTEMPTS: u32 = 5;
+
+/// A bucket and prefix with a client for them.
+#[derive(Clone)]
+pub struct S3Store {
+    client: Client,
+    bucket: String,
+    prefix: String,
+}
+
+/// Renders an SDK error with its whole cause chain (never credentials).
+fn sdk_message<E, R>(err: &SdkError<E, R>) -> String
+where
+    E: std::error::Error + ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
+    match err.as_service_error() {
+        Some(service) => {
+            let code = service.code().unwrap_or("error");
+            let message = service.message().unwrap_or("");
+            format!("{code}: {message}").trim_end_matches([':', ' ']).to_string()
+        }
+        None => DisplayErrorContext(err).to_string(),
+    }
+}
+
+impl S3Store {
+    /// Builds a client for `config`: custom endpoint, path-style addressing,
+    /// static keys or the default credential chain, retries with backoff.
+    pub async fn connect(config: &S3Config) -> S3Store {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(config.region.clone()));
+        if let Some(keys) = &config.credentials {
+            loader = loader.credentials_provider(Credentials::new(
+                keys.access_key_id.expose_secret(),
+                keys.secret_access_key.expose_secret(),
+                None,
+                None,
+                "keepsake configuration",
+            ));
+        }
+        let shared = loader.load().await;
+        let mut builder = aws_sdk_s3::config::Builder::from(&shared)
+            .force_path_style(config.path_style)
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(MAX_ATTEMPTS)
+                    .with_initial_backoff(Duration::from_millis(200)),
+            )
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(10))
+                    .build(),
+            )
+            // Many S3-compatible stores reject the newer default checksums.
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
+        if let Some(endpoint) = &config.endpoint {
+            builder = builder.endpoint_url(endpoint);
+        }
+        S3Store {
+            client: Client::from_conf(builder.build()),
+            bucket: config.bucket.clone(),
+            prefix: config.prefix.clone(),
+        }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    pub fn describe(&self) -> String {
+        format!("s3://{}", self.bucket)
+    }
+
+    fn error(&self, op: &'static str, key: &str, message: String) -> StoreError {
+        StoreError {
+            store: self.describe(),
+            op,
+            key: key.to_string(),
+            message,
+        }
+    }
+
+    pub async fn exists(&self, key: &str) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
+            Err(e) => Err(self.error("HEAD", key, sdk_message(&e))),
+        }
+    }
+
+    pub async fn put(&self, key: &str, body: Bytes) -> Result<(), StoreError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| self.error("PUT", key, sdk_message(&e)))?;
+        Ok(())
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| self.error("DELETE", key, sdk_message(&e)))?;
+        Ok(())
+    }
+
+    pub fn begin(&self, key: &str) -> S3Upload {
+        S3Upload {
+            store: self.clone(),
+            key: key.to_string(),
+            buf: BytesMut::new(),
+            next_part: 1,
+            upload_id: None,
+            in_flight: JoinSet::new(),
+            done: Vec::new(),
+            settled: false,
+        }
+    }
+
+    async fn abort_upload(&self, key: &str, upload_id: &str) {
+        let result = self
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .send()
+            .await;
+        match result {
+            Ok(_) => tracing::info!(store = %self.describe(), key, "multipart upload aborted"),
+            Err(e) => tracing::error!(
+                store = %self.describe(),
+                key,
+                upload_id,
+                error = %sdk_message(&e),
+                "cannot abort the multipart upload; remove it by hand or with a lifecycle rule"
+            ),
+        }
+    }
+}
+
+/// A streaming upload to one key.
+pub struct S3Upload {
+    store: S3Store,
+    key: String,
+    buf: BytesMut,
+    next_part: u32,
+    upload_id: Option<String>,
+    in_flight: JoinSet<Result<CompletedPart, StoreError>>,
+    done: Vec<CompletedPart>,
+    /// Completed or aborted: nothing is left to clean up.
+    settled: bool,
+}
+
+impl S3Upload {
+    pub async fn write(&mut self, chunk: Bytes) -> Result<(), StoreError> {
+        if self.buf.is_empty() && self.buf.capacity() < part_size(self.next_part) {
+            self.buf.reserve(part_size(self.next_part));
+        }
+        self.buf.extend_from_slice(&chunk);
+        while self.buf.len() >= part_size(self.next_part) {
+            let size = part_size(self.next_part);
+            let part = self.buf.split_to(size).freeze();
+            self.send_part(part).await?;
+        }
+        Ok(())
+    }
+
+    async fn send_part(&mut self, body: Bytes) -> Result<(), StoreError> {
+        if self.next_part > MAX_PARTS {
+            return Err(self.store.error(
+                "UploadPart",
+                &self.key,
+                format!("the dump needs more than {MAX_PARTS} parts"),
+            ));
+        }
+        let upload_id = match &self.upload_id {
+            Some(id) => id.clone(),
+            None => {
+                let created = self
+                    .store
+                    .client
+                    .create_multipart_upload()
+                    .bucket(&self.store.bucket)
+                    .key(&self.key)
+                    .send()
+                    .await
+                    .map_err(|e| self.store.error("CreateMultipartUpload", &self.key, sdk_message(&e)))?;
+                let id = created.upload_id().unwrap_or_default().to_string();
+                self.upload_id = Some(id.clone());
+                id
+            }
+        };
+        while self.in_flight.len() >= PARTS_IN_FLIGHT {
+            self.settle_one().await?;
+        }
+        let number = self.next_part;
+        self.next_part += 1;
+        let store = self.store.clone();
+        let key = self.key.clone();
+        self.in_flight.spawn(async move {
+            let size = body.len();
+            let out = store
+                .client
+                .upload_part()
+                .bucket(&store.bucket)
+                .key(&key)
+                .upload_id(upload_id)
+                .part_number(number as i32)
+                .body(ByteStream::from(body))
+                .send()
+                .await
+                .map_err(|e| store.error("UploadPart", &key, format!("part {number}: {}", sdk_message(&e))))?;
+            tracing::debug!(key, part = number, bytes = size, "part uploaded");
+            Ok(CompletedPart::builder()
+                .set_e_tag(out.e_tag().map(str::to_string))
+                .part_number(number as i32)
+                .build())
+        });
+        Ok(())
+    }
+
+    /// Waits for one in-flight part.
+    async fn settle_one(&mut self) -> Result<(), StoreError> {
+        match self.in_flight.join_next().await {
+            None => Ok(()),
+            Some(Ok(Ok(part))) => {
+                self.done.push(part);
+                Ok(())
+            }
+            Some(Ok(Err(e))) => Err(e),
+            Some(Err(join)) => Err(self.store.error("UploadPart", &self.key, join.to_string())),
+        }
+    }
+
+    /// Uploads what is left and completes the object.
+    pub async fn finish(mut self) -> Result<(), StoreError> {
+        let result = self.try_finish().await;
+        if result.is_err() {
+            self.abort_now().await;
+        }
+        result
+    }
+
+    async fn try_finish(&mut self) -> Result<(), StoreError> {
+        if self.upload_id.is_none() {
+            let body = self.buf.split().freeze();
+            self.store.put(&self.key, body).await?;
+            self.settled = true;
+            return Ok(());
+        }
+        if !self.buf.is_empty() {
+            let last = self.buf.split().freeze();
+            self.send_part(last).await?;
+        }
+        while !self.in_flight.is_empty() {
+            self.settle_one().await?;
+        }
+        let mut parts = std::mem::take(&mut self.done);
+        parts.sort_by_key(|p| p.part_number());
+        let upload_id = self.upload_id.clone().unwrap_or_default();
+        self.store
+            .client
+            .complete_multipart_upload()
+            .bucket(&self.store.bucket)
+            .key(&self.key)
+            .upload_id(upload_id)
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+            .send()
+            .await
+            .map_err(|e| self.store.error("CompleteMultipartUpload", &self.key, sdk_message(&e)))?;
+        self.settled = true;
+        Ok(())
+    }
+
+    /// Abandons the upload: stops parts in flight and aborts it.
+    pub async fn abort(mut self) {
+        self.abort_now().await;
+    }
+
+    async fn abort_now(&mut self) {
+        self.in_flight.abort_all();
+        while self.in_flight.join_next().await.is_some() {}
+        if let Some(id) = self.upload_id.take() {
+            self.store.abort_upload(&self.key, &id).await;
+        }
+        self.settled = true;
+    }
+}
+
+impl Drop for S3Upload {
+    /// An upload dropped half-way (its task was cancelled) still aborts.
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        let Some(id) = self.upload_id.take() else { return };
+        self.in_flight.abort_all();
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let store = self.store.clone();
+            let key = std::mem::take(&mut self.key);
+            handle.spawn(async move { store.abort_upload(&key, &id).await });
+        }
+    }
+}

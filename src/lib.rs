@@ -1,0 +1,37 @@
+//! keepsake: a PostgreSQL backup agent. It runs `pg_dump`, compresses the
+//! dump and streams it to S3-compatible storage (or a directory), never
+//! through a temp file, and commits a backup only when it fully succeeded.
+//!
+//! # Layout, in the order data flows
+//!
+//! - [`cli`]: the commands (`run`, `backup`, `check`); `main.rs` only
+//!   parses, loads and dispatches.
+//! - [`config`]: one figment chain (TOML file <- `KEEPSAKE_*` env <- the
+//!   seed tool's variables) into raw structs, then pure validation into
+//!   [`config::Config`], every problem reported at once with its origin.
+//! - [`conninfo`]: splits the password out of a connection string, so it
+//!   travels in the child's environment only.
+//! - [`schedule`]: cron expressions (5 or 6 fields, `@daily`).
+//! - [`job`]: one backup, start to end: [`pgtools`] picks a pg_dump at
+//!   least as new as the server; [`source`] runs it; [`pipeline`]
+//!   compresses and checksums on a blocking thread; [`destination`]
+//!   uploads (S3 multipart or local file) and commits or leaves nothing;
+//!   [`manifest`] records size and SHA-256 beside the backup.
+//! - [`naming`]: backup keys from (prefix, job, time) and back, pure.
+//! - [`logging`]: tracing setup, text or JSON.
+//!
+//! Secrets ([`secrecy::SecretString`]) print as redacted in `Debug` output
+//! and never reach logs, errors or a child's command line.
+
+pub mod cli;
+pub mod config;
+pub mod conninfo;
+pub mod destination;
+pub mod job;
+pub mod logging;
+pub mod manifest;
+pub mod naming;
+pub mod pgtools;
+pub mod pipeline;
+pub mod schedule;
+pub mod source;

@@ -1,0 +1,225 @@
+//! Object names, both ways: a job's backup key from (prefix, job, time,
+//! sequence, extension), and back, so that only keys a job itself wrote are
+//! ever taken for its backups.
+
+use jiff::Timestamp;
+use jiff::civil::DateTime;
+use jiff::tz::TimeZone;
+
+use crate::config::{Compression, CompressionKind, DumpFormat, Naming};
+
+/// The timestamp layout in every key, in UTC: `2026-11-28_03-00-00`.
+const TIME_FORMAT: &str = "%Y-%m-%d_%H-%M-%S";
+const TIME_LEN: usize = "2026-11-28_03-00-00".len();
+/// The fixed stem of legacy names.
+const LEGACY_STEM: &str = "postgres-backup-";
+/// Appended to a backup's key to name its manifest.
+pub const MANIFEST_SUFFIX: &str = ".manifest.json";
+
+/// What a key says about the backup it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupName {
+    pub at: Timestamp,
+    /// 0 for the first backup in a second, then 1, 2, ... (`-1` in the key).
+    pub seq: u32,
+    pub format: DumpFormat,
+    pub compression: CompressionKind,
+}
+
+/// Where one job keeps its backups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout<'a> {
+    /// The storage prefix, without slashes at either end; may be empty.
+    pub prefix: &'a str,
+    pub naming: Naming,
+    pub job: &'a str,
+}
+
+/// `sql`, `sql.gz`, `dump.zst`, ...
+pub fn extension(format: DumpFormat, compression: CompressionKind) -> String {
+    let base = match format {
+        DumpFormat::Plain => "sql",
+        DumpFormat::Custom => "dump",
+    };
+    match compression {
+        CompressionKind::Gzip => format!("{base}.gz"),
+        CompressionKind::Zstd => format!("{base}.zst"),
+        CompressionKind::None => base.to_string(),
+    }
+}
+
+fn parse_extension(ext: &str) -> Option<(DumpFormat, CompressionKind)> {
+    let (base, compression) = match ext.rsplit_once('.') {
+        Some((base, "gz")) => (base, CompressionKind::Gzip),
+        Some((base, "zst")) => (base, CompressionKind::Zstd),
+        _ => (ext, CompressionKind::None),
+    };
+    let format = match base {
+        "sql" => DumpFormat::Plain,
+        "dump" => DumpFormat::Custom,
+        _ => return None,
+    };
+    Some((format, compression))
+}
+
+impl Layout<'_> {
+    /// The directory part every key of this job starts with (may be empty,
+    /// else ends with `/`).
+    pub fn dir(&self) -> String {
+        let mut dir = String::new();
+        if !self.prefix.is_empty() {
+            dir.push_str(self.prefix);
+            dir.push('/');
+        }
+        if self.naming == Naming::Job {
+            dir.push_str(self.job);
+            dir.push('/');
+        }
+        dir
+    }
+
+    fn stem(&self) -> String {
+        match self.naming {
+            Naming::Legacy => LEGACY_STEM.to_string(),
+            Naming::Job => format!("{}-", self.job),
+        }
+    }
+
+    /// The key of a backup taken at `name.at`.
+    pub fn key(&self, name: &BackupName) -> String {
+        let time = name.at.strftime(TIME_FORMAT);
+        let seq = if name.seq == 0 {
+            String::new()
+        } else {
+            format!("-{}", name.seq)
+        };
+        let ext = extension(name.format, name.compression);
+        format!("{}{}{time}{seq}.{ext}", self.dir(), self.stem())
+    }
+
+    /// The backup a key names, if and only if this layout produced it.
+    pub fn parse(&self, key: &str) -> Option<BackupName> {
+        let rest = key.strip_prefix(&self.dir())?;
+        let rest = rest.strip_prefix(&self.stem())?;
+        let time = rest.get(..TIME_LEN)?;
+        let at = DateTime::strptime(TIME_FORMAT, time)
+            .ok()?
+            .to_zoned(TimeZone::UTC)
+            .ok()?
+            .timestamp();
+        let rest = &rest[TIME_LEN..];
+        let (seq, ext) = match rest.strip_prefix('-') {
+            Some(tail) => {
+                let (digits, ext) = tail.split_once('.')?;
+                let valid = !digits.is_empty()
+                    && !digits.starts_with('0')
+                    && digits.bytes().all(|b| b.is_ascii_digit());
+                (valid.then(|| digits.parse().ok()).flatten()?, ext)
+            }
+            None => (0, rest.strip_prefix('.')?),
+        };
+        let (format, compression) = parse_extension(ext)?;
+        let name = BackupName {
+            at,
+            seq,
+            format,
+            compression,
+        };
+        (self.key(&name) == key).then_some(name)
+    }
+}
+
+/// The first backup name of `at` (seconds precision).
+pub fn new_name(at: Timestamp, format: DumpFormat, compression: Compression) -> BackupName {
+    let at = Timestamp::from_second(at.as_second()).expect("whole seconds of a valid time");
+    BackupName {
+        at,
+        seq: 0,
+        format,
+        compression: compression.kind,
+    }
+}
+
+/// The manifest written beside the backup at `key`.
+pub fn manifest_key(key: &str) -> String {
+    format!("{key}{MANIFEST_SUFFIX}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn name(seq: u32, format: DumpFormat, compression: CompressionKind) -> BackupName {
+        BackupName {
+            at: at("2026-11-28T03:00:00Z"),
+            seq,
+            format,
+            compression,
+        }
+    }
+
+    const LEGACY: Layout = Layout {
+        prefix: "nightly",
+        naming: Naming::Legacy,
+        job: "default",
+    };
+    const JOB: Layout = Layout {
+        prefix: "prod",
+        naming: Naming::Job,
+        job: "shop",
+    };
+
+    #[test]
+    fn keys_follow_the_documented_shapes() {
+        let cases = [
+            (&LEGACY, name(0, DumpFormat::Plain, CompressionKind::Gzip), "nightly/postgres-backup-2026-11-28_03-00-00.sql.gz"),
+            (&LEGACY, name(2, DumpFormat::Plain, CompressionKind::Gzip), "nightly/postgres-backup-2026-11-28_03-00-00-2.sql.gz"),
+            (&JOB, name(0, DumpFormat::Custom, CompressionKind::Zstd), "prod/shop/shop-2026-11-28_03-00-00.dump.zst"),
+            (&JOB, name(0, DumpFormat::Custom, CompressionKind::None), "prod/shop/shop-2026-11-28_03-00-00.dump"),
+            (&Layout { prefix: "", ..LEGACY }, name(0, DumpFormat::Plain, CompressionKind::None), "postgres-backup-2026-11-28_03-00-00.sql"),
+            (&Layout { prefix: "", ..JOB }, name(1, DumpFormat::Plain, CompressionKind::Zstd), "shop/shop-2026-11-28_03-00-00-1.sql.zst"),
+        ];
+        for (layout, name, key) in cases {
+            assert_eq!(layout.key(&name), key);
+            assert_eq!(layout.parse(key), Some(name), "{key}");
+        }
+    }
+
+    #[test]
+    fn foreign_keys_are_not_ours() {
+        for key in [
+            "nightly/postgres-backup-2026-11-28_03-00-00.sql.gz.manifest.json",
+            "nightly/postgres-backup-2026-11-28_03-00-00.sql.bz2",
+            "nightly/postgres-backup-2026-11-28_03-00-00-01.sql.gz",
+            "nightly/postgres-backup-2026-11-28_03-00-00-.sql.gz",
+            "nightly/postgres-backup-2026-13-28_03-00-00.sql.gz",
+            "nightly/sub/postgres-backup-2026-11-28_03-00-00.sql.gz",
+            "nightly2/postgres-backup-2026-11-28_03-00-00.sql.gz",
+            "postgres-backup-2026-11-28_03-00-00.sql.gz",
+            "nightly/postgres-backup-latest.sql.gz",
+            "nightly/notes.txt",
+        ] {
+            assert_eq!(LEGACY.parse(key), None, "{key}");
+        }
+        // Another job sharing the prefix, or a job whose name extends ours.
+        let other = Layout { job: "shop2", ..JOB };
+        let key = other.key(&name(0, DumpFormat::Plain, CompressionKind::Gzip));
+        assert_eq!(JOB.parse(&key), None);
+        assert_eq!(JOB.parse("prod/shop/shop-2-2026-11-28_03-00-00.sql"), None);
+    }
+
+    #[test]
+    fn new_names_drop_subseconds() {
+        let n = new_name(
+            at("2026-11-28T03:00:00.987Z"),
+            DumpFormat::Plain,
+            Compression { kind: CompressionKind::Gzip, level: None },
+        );
+        assert_eq!(n.at, at("2026-11-28T03:00:00Z"));
+        assert_eq!(manifest_key("a/b.sql"), "a/b.sql.manifest.json");
+    }
+}

@@ -1,0 +1,261 @@
+//! The middle of the stream: source bytes -> compress -> checksum -> chunks
+//! for the destinations. Each stage is a `std::io::Write` adapter, so a new
+//! one (encryption) slots in between two others; the chain runs on a
+//! blocking thread while the destinations upload on the async runtime.
+
+use std::io::{self, Read, Write};
+
+use bytes::{Bytes, BytesMut};
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use crate::config::{Compression, CompressionKind};
+
+/// How much is read from the source at a time.
+const READ_SIZE: usize = 256 * 1024;
+/// Size of the chunks handed to the destinations.
+pub const CHUNK_SIZE: usize = 1024 * 1024;
+
+/// What went through the pipeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// Bytes the source produced (the uncompressed dump).
+    pub raw_bytes: u64,
+    /// Bytes stored: what the destinations received.
+    pub stored_bytes: u64,
+    /// SHA-256 of the stored bytes, lowercase hex.
+    pub sha256: String,
+}
+
+/// Counts and hashes what passes through to `inner`.
+pub struct Checksum<W> {
+    inner: W,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> Checksum<W> {
+    pub fn new(inner: W) -> Self {
+        Checksum {
+            inner,
+            hasher: Sha256::new(),
+            bytes: 0,
+        }
+    }
+
+    /// The inner writer, the byte count and the hex digest.
+    pub fn finish(self) -> (W, u64, String) {
+        (self.inner, self.bytes, hex(&self.hasher.finalize()))
+    }
+}
+
+impl<W: Write> Write for Checksum<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// The compression stage.
+pub enum Compressor<W: Write> {
+    Gzip(flate2::write::GzEncoder<W>),
+    Zstd(zstd::stream::write::Encoder<'static, W>),
+    Plain(W),
+}
+
+impl<W: Write> Compressor<W> {
+    pub fn new(compression: Compression, inner: W) -> io::Result<Self> {
+        Ok(match compression.kind {
+            CompressionKind::Gzip => {
+                let level = compression.level.unwrap_or(6).clamp(0, 9) as u32;
+                Compressor::Gzip(flate2::write::GzEncoder::new(
+                    inner,
+                    flate2::Compression::new(level),
+                ))
+            }
+            CompressionKind::Zstd => {
+                let level = compression.level.unwrap_or(3);
+                Compressor::Zstd(zstd::stream::write::Encoder::new(inner, level)?)
+            }
+            CompressionKind::None => Compressor::Plain(inner),
+        })
+    }
+
+    /// Writes the codec's trailer and returns the inner writer.
+    pub fn finish(self) -> io::Result<W> {
+        match self {
+            Compressor::Gzip(e) => e.finish(),
+            Compressor::Zstd(e) => e.finish(),
+            Compressor::Plain(w) => Ok(w),
+        }
+    }
+}
+
+impl<W: Write> Write for Compressor<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Compressor::Gzip(e) => e.write(buf),
+            Compressor::Zstd(e) => e.write(buf),
+            Compressor::Plain(w) => w.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Compressor::Gzip(e) => e.flush(),
+            Compressor::Zstd(e) => e.flush(),
+            Compressor::Plain(w) => w.flush(),
+        }
+    }
+}
+
+/// The end of the blocking chain: gathers bytes into [`CHUNK_SIZE`] chunks
+/// and hands them to the async side. Fails once the receiver is gone, which
+/// is how a failed upload stops the dump.
+pub struct ChunkSink {
+    buf: BytesMut,
+    tx: mpsc::Sender<Bytes>,
+}
+
+impl ChunkSink {
+    pub fn new(tx: mpsc::Sender<Bytes>) -> Self {
+        ChunkSink {
+            buf: BytesMut::with_capacity(CHUNK_SIZE),
+            tx,
+        }
+    }
+
+    fn send(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = self.buf.split().freeze();
+        self.buf.reserve(CHUNK_SIZE);
+        self.tx
+            .blocking_send(chunk)
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the destinations stopped receiving"))
+    }
+}
+
+impl Write for ChunkSink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let room = CHUNK_SIZE - self.buf.len();
+        let n = buf.len().min(room);
+        self.buf.extend_from_slice(&buf[..n]);
+        if self.buf.len() == CHUNK_SIZE {
+            self.send()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.send()
+    }
+}
+
+/// Pumps `input` through compression and checksum into `sink` until the
+/// input ends. Runs on a blocking thread.
+pub fn run<R: Read, W: Write>(input: &mut R, compression: Compression, sink: W) -> io::Result<Summary> {
+    let mut chain = Compressor::new(compression, Checksum::new(sink))?;
+    let mut buf = vec![0u8; READ_SIZE];
+    let mut raw_bytes = 0u64;
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        raw_bytes += n as u64;
+        chain.write_all(&buf[..n])?;
+    }
+    let (mut sink, stored_bytes, sha256) = chain.finish()?.finish();
+    sink.flush()?;
+    Ok(Summary {
+        raw_bytes,
+        stored_bytes,
+        sha256,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roundtrip(kind: CompressionKind, data: &[u8]) -> (Summary, Vec<u8>) {
+        let mut out = Vec::new();
+        let summary = run(&mut &data[..], Compression { kind, level: None }, &mut out).unwrap();
+        (summary, out)
+    }
+
+    fn decompress(kind: CompressionKind, data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        match kind {
+            CompressionKind::Gzip => flate2::read::GzDecoder::new(data).read_to_end(&mut out).unwrap(),
+            CompressionKind::Zstd => zstd::stream::read::Decoder::new(data).unwrap().read_to_end(&mut out).unwrap(),
+            CompressionKind::None => {
+                out.extend_from_slice(data);
+                0
+            }
+        };
+        out
+    }
+
+    #[test]
+    fn every_codec_roundtrips_and_hashes_what_it_stores() {
+        let data: Vec<u8> = (0..700_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
+        for kind in [CompressionKind::Gzip, CompressionKind::Zstd, CompressionKind::None] {
+            let (summary, stored) = roundtrip(kind, &data);
+            assert_eq!(summary.raw_bytes, data.len() as u64);
+            assert_eq!(summary.stored_bytes, stored.len() as u64);
+            assert_eq!(summary.sha256, hex(&Sha256::digest(&stored)));
+            assert_eq!(decompress(kind, &stored), data, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn empty_input_is_counted_as_empty() {
+        let (summary, _) = roundtrip(CompressionKind::Gzip, b"");
+        assert_eq!(summary.raw_bytes, 0);
+    }
+
+    #[test]
+    fn chunk_sink_sends_full_chunks_then_the_rest() {
+        let (tx, mut rx) = mpsc::channel(16);
+        let handle = std::thread::spawn(move || {
+            let mut sink = ChunkSink::new(tx);
+            sink.write_all(&vec![7u8; CHUNK_SIZE * 2 + 10]).unwrap();
+            sink.flush().unwrap();
+        });
+        handle.join().unwrap();
+        let mut sizes = Vec::new();
+        while let Ok(chunk) = rx.try_recv() {
+            sizes.push(chunk.len());
+        }
+        assert_eq!(sizes, [CHUNK_SIZE, CHUNK_SIZE, 10]);
+    }
+
+    #[test]
+    fn chunk_sink_fails_when_the_receiver_is_gone() {
+        let (tx, rx) = mpsc::channel(1);
+        drop(rx);
+        let mut sink = ChunkSink::new(tx);
+        let err = sink.write_all(&vec![0u8; CHUNK_SIZE]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+    }
+}
