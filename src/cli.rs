@@ -22,7 +22,13 @@ pub const EXIT_USAGE: u8 = 64;
 pub struct Cli {
     /// Config file (TOML). Default: /etc/keepsake/keepsake.toml when it
     /// exists, else the environment alone.
-    #[arg(long, short = 'c', global = true, env = "KEEPSAKE_CONFIG", value_name = "FILE")]
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "KEEPSAKE_CONFIG",
+        value_name = "FILE"
+    )]
     pub config: Option<PathBuf>,
 
     #[command(subcommand)]
@@ -58,7 +64,10 @@ pub fn check(config: &Config) -> u8 {
 }
 
 /// Opens every storage the given jobs use, once each.
-async fn open_targets(config: &Config, jobs: &[&config::JobConfig]) -> BTreeMap<String, Arc<Store>> {
+async fn open_targets(
+    config: &Config,
+    jobs: &[&config::JobConfig],
+) -> BTreeMap<String, Arc<Store>> {
     let mut stores = BTreeMap::new();
     for name in jobs.iter().flat_map(|j| j.storage.iter()) {
         if !stores.contains_key(name) {
@@ -120,7 +129,10 @@ pub async fn run(config: &Config) -> u8 {
             "job configured"
         );
     }
-    tracing::info!(jobs = config.jobs.len(), "keepsake agent started; waiting for a signal");
+    tracing::info!(
+        jobs = config.jobs.len(),
+        "keepsake agent started; waiting for a signal"
+    );
     match wait_for_signal().await {
         Ok(signal) => {
             tracing::info!(signal, "stopping");

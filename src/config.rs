@@ -64,7 +64,7 @@ pub fn load(file: Option<&Path>, env: &EnvVars) -> Result<Config, ConfigErrors> 
     let top: RawTop = match figment.extract_lossy() {
         Ok(top) => top,
         Err(e) => {
-            errors.extend(from_figment(e));
+            errors.extend(from_figment(e, ""));
             return Err(ConfigErrors(errors));
         }
     };
@@ -72,35 +72,46 @@ pub fn load(file: Option<&Path>, env: &EnvVars) -> Result<Config, ConfigErrors> 
     if top.log.is_some() {
         match figment.extract_inner_lossy::<RawLog>("log") {
             Ok(log) => sections.log = log,
-            Err(e) => errors.extend(from_figment(e)),
+            Err(e) => errors.extend(from_figment(e, "log")),
         }
     }
     for name in top.storage.keys() {
-        match figment.extract_inner_lossy::<RawStorage>(&format!("storage.{name}")) {
+        let section = format!("storage.{name}");
+        match figment.extract_inner_lossy::<RawStorage>(&section) {
             Ok(s) => {
                 sections.storage.insert(name.clone(), s);
             }
-            Err(e) => errors.extend(from_figment(e)),
+            Err(e) => errors.extend(from_figment(e, &section)),
         }
     }
+    sections.storage_names = top.storage.keys().cloned().collect();
+    sections.declared_jobs = top.jobs.len();
     for name in top.jobs.keys() {
-        match figment.extract_inner_lossy::<RawJob>(&format!("jobs.{name}")) {
+        let section = format!("jobs.{name}");
+        match figment.extract_inner_lossy::<RawJob>(&section) {
             Ok(j) => {
                 sections.jobs.insert(name.clone(), j);
             }
-            Err(e) => errors.extend(from_figment(e)),
+            Err(e) => errors.extend(from_figment(e, &section)),
         }
     }
-    if !errors.is_empty() {
-        return Err(ConfigErrors(errors));
-    }
+    // Sections that did extract are still validated, so that one bad
+    // section does not hide the problems of the others.
+    let extracted_all = errors.is_empty() && sections.jobs.len() == top.jobs.len();
     let origin = |key: &str| origin_of(&figment, key);
     let read_file = |path: &Path| std::fs::read_to_string(path);
     let ctx = Context {
         origin: &origin,
         read_file: &read_file,
     };
-    validate::validate(sections, &ctx).map_err(ConfigErrors)
+    match validate::validate(sections, &ctx) {
+        Ok(config) if extracted_all => Ok(config),
+        Ok(_) => Err(ConfigErrors(errors)),
+        Err(more) => {
+            errors.extend(more);
+            Err(ConfigErrors(errors))
+        }
+    }
 }
 
 /// Where the value at `key` came from, for error messages.
@@ -122,10 +133,20 @@ fn describe<K: AsRef<str>>(md: &Metadata, path: &[K]) -> String {
     }
 }
 
-fn from_figment(error: figment::Error) -> Vec<ConfigError> {
+/// Converts figment's errors; `section` is the path the value was extracted
+/// from, which figment appends to the path instead of prepending it.
+fn from_figment(error: figment::Error, section: &str) -> Vec<ConfigError> {
+    let section: Vec<String> = section
+        .split('.')
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
     error
         .into_iter()
-        .map(|e| {
+        .map(|mut e| {
+            if !section.is_empty() && e.path.ends_with(&section) {
+                e.path.rotate_right(section.len());
+            }
             let kind = match e.kind {
                 figment::error::Kind::MissingField(_) => ErrorKind::Missing,
                 _ => ErrorKind::Invalid,
@@ -140,7 +161,11 @@ fn from_figment(error: figment::Error) -> Vec<ConfigError> {
                 .as_ref()
                 .map(|md| describe(md, &e.path))
                 .unwrap_or_default();
-            ConfigError::new(kind, key, origin, e.kind.to_string())
+            let mut message = e.kind.to_string();
+            if key.starts_with("storage.") && message.contains("missing field `type`") {
+                message.push_str(" (type = \"s3\" or type = \"local\")");
+            }
+            ConfigError::new(kind, key, origin, message)
         })
         .collect()
 }

@@ -176,7 +176,11 @@ fn redact_url(input: &str) -> Option<String> {
     let query: Vec<(String, String)> = url.query_pairs().into_owned().collect();
     if query.iter().any(|(k, _)| k == "password") {
         let redacted = query.into_iter().map(|(k, v)| {
-            let v = if k == "password" { "***".to_string() } else { v };
+            let v = if k == "password" {
+                "***".to_string()
+            } else {
+                v
+            };
             (k, v)
         });
         let pairs: Vec<_> = redacted.collect();
@@ -240,13 +244,19 @@ mod tests {
         let err = parse("host='db password=x").unwrap_err();
         assert_eq!(err, ConnInfoError::Unterminated);
         assert!(!err.to_string().contains("password=x"));
-        assert!(matches!(parse("host=db port"), Err(ConnInfoError::MissingEquals(_))));
+        assert!(matches!(
+            parse("host=db port"),
+            Err(ConnInfoError::MissingEquals(_))
+        ));
     }
 
     #[test]
     fn redaction_hides_every_password_form() {
         assert_eq!(redact("postgres://a:pw@h/d"), "postgres://a:***@h/d");
-        assert_eq!(redact("postgres://h/d?password=pw"), "postgres://h/d?password=***");
+        assert_eq!(
+            redact("postgres://h/d?password=pw"),
+            "postgres://h/d?password=***"
+        );
         assert_eq!(redact("host=h password=pw"), "host='h' password=***");
         assert_eq!(redact("postgres://h/d"), "postgres://h/d");
         assert!(!redact("host='h password=pw").contains("pw"));

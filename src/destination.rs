@@ -17,7 +17,7 @@ use crate::config::StorageConfig;
 
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
-#[error("{store}: {op} {key}: {message}")]
+#[error("{store}: {op}{}: {message}", if key.is_empty() { String::new() } else { format!(" {key}") })]
 pub struct StoreError {
     /// `s3://bucket` or `file:///path`.
     pub store: String,
@@ -61,6 +61,14 @@ impl Store {
         match self {
             Store::S3(s) => s.describe(),
             Store::Local(l) => l.describe(),
+        }
+    }
+
+    /// Checks that the destination can be used, before a dump starts.
+    pub async fn preflight(&self) -> Result<(), StoreError> {
+        match self {
+            Store::S3(s) => s.preflight().await,
+            Store::Local(l) => l.preflight().await,
         }
     }
 

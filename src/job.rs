@@ -74,7 +74,9 @@ async fn pick_tools(job: &JobConfig) -> Result<Tools, BackupError> {
     let psql = psqls
         .iter()
         .max_by_key(|t| t.version)
-        .ok_or(ToolError::NotFound { tool: "psql".into() })?;
+        .ok_or(ToolError::NotFound {
+            tool: "psql".into(),
+        })?;
     let server = pgtools::server_version(&psql.path, &job.connection).await?;
     let dumps = pgtools::discover("pg_dump").await;
     let pg_dump = pgtools::choose(&dumps, server, "pg_dump")?.clone();
@@ -91,7 +93,11 @@ fn layout<'a>(job: &'a JobConfig, target: &'a Target) -> Layout<'a> {
 
 /// The first name of `now` whose key (and manifest) is free in every target:
 /// an existing backup is never overwritten.
-async fn free_name(job: &JobConfig, targets: &[Target], now: Timestamp) -> Result<BackupName, BackupError> {
+async fn free_name(
+    job: &JobConfig,
+    targets: &[Target],
+    now: Timestamp,
+) -> Result<BackupName, BackupError> {
     let mut name = naming::new_name(now, job.format, job.compression);
     'next: while name.seq < MAX_SEQ {
         for target in targets {
@@ -105,7 +111,10 @@ async fn free_name(job: &JobConfig, targets: &[Target], now: Timestamp) -> Resul
         }
         return Ok(name);
     }
-    let first = targets.first().map(|t| t.store.describe()).unwrap_or_default();
+    let first = targets
+        .first()
+        .map(|t| t.store.describe())
+        .unwrap_or_default();
     Err(BackupError::NoFreeKey(first))
 }
 
@@ -120,9 +129,16 @@ async fn forward(mut rx: mpsc::Receiver<Bytes>, uploads: &mut [Upload]) -> Resul
 }
 
 /// Runs one backup of `job` to `targets`, named after `now`.
-pub async fn run_once(job: &JobConfig, targets: &[Target], now: Timestamp) -> Result<Outcome, BackupError> {
+pub async fn run_once(
+    job: &JobConfig,
+    targets: &[Target],
+    now: Timestamp,
+) -> Result<Outcome, BackupError> {
     let started = Instant::now();
     tracing::info!(job = %job.name, database = %job.database_display, "backup started");
+    for target in targets {
+        target.store.preflight().await?;
+    }
     let tools = pick_tools(job).await?;
     tracing::info!(
         job = %job.name,
@@ -135,11 +151,17 @@ pub async fn run_once(job: &JobConfig, targets: &[Target], now: Timestamp) -> Re
     let keys: Vec<String> = targets.iter().map(|t| layout(job, t).key(&name)).collect();
 
     let (mut source, stdout) = PgDump::spawn(&tools.pg_dump, job)?;
-    let mut uploads: Vec<Upload> = targets.iter().zip(&keys).map(|(t, k)| t.store.begin(k)).collect();
+    let mut uploads: Vec<Upload> = targets
+        .iter()
+        .zip(&keys)
+        .map(|(t, k)| t.store.begin(k))
+        .collect();
     let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
     let compression = job.compression;
     let mut input = SyncIoBridge::new(stdout);
-    let stage = tokio::task::spawn_blocking(move || pipeline::run(&mut input, compression, ChunkSink::new(tx)));
+    let stage = tokio::task::spawn_blocking(move || {
+        pipeline::run(&mut input, compression, ChunkSink::new(tx))
+    });
 
     let streamed = forward(rx, &mut uploads).await;
     if streamed.is_err() {

@@ -176,12 +176,39 @@ mod tests {
     #[test]
     fn keys_follow_the_documented_shapes() {
         let cases = [
-            (&LEGACY, name(0, DumpFormat::Plain, CompressionKind::Gzip), "nightly/postgres-backup-2026-11-28_03-00-00.sql.gz"),
-            (&LEGACY, name(2, DumpFormat::Plain, CompressionKind::Gzip), "nightly/postgres-backup-2026-11-28_03-00-00-2.sql.gz"),
-            (&JOB, name(0, DumpFormat::Custom, CompressionKind::Zstd), "prod/shop/shop-2026-11-28_03-00-00.dump.zst"),
-            (&JOB, name(0, DumpFormat::Custom, CompressionKind::None), "prod/shop/shop-2026-11-28_03-00-00.dump"),
-            (&Layout { prefix: "", ..LEGACY }, name(0, DumpFormat::Plain, CompressionKind::None), "postgres-backup-2026-11-28_03-00-00.sql"),
-            (&Layout { prefix: "", ..JOB }, name(1, DumpFormat::Plain, CompressionKind::Zstd), "shop/shop-2026-11-28_03-00-00-1.sql.zst"),
+            (
+                &LEGACY,
+                name(0, DumpFormat::Plain, CompressionKind::Gzip),
+                "nightly/postgres-backup-2026-11-28_03-00-00.sql.gz",
+            ),
+            (
+                &LEGACY,
+                name(2, DumpFormat::Plain, CompressionKind::Gzip),
+                "nightly/postgres-backup-2026-11-28_03-00-00-2.sql.gz",
+            ),
+            (
+                &JOB,
+                name(0, DumpFormat::Custom, CompressionKind::Zstd),
+                "prod/shop/shop-2026-11-28_03-00-00.dump.zst",
+            ),
+            (
+                &JOB,
+                name(0, DumpFormat::Custom, CompressionKind::None),
+                "prod/shop/shop-2026-11-28_03-00-00.dump",
+            ),
+            (
+                &Layout {
+                    prefix: "",
+                    ..LEGACY
+                },
+                name(0, DumpFormat::Plain, CompressionKind::None),
+                "postgres-backup-2026-11-28_03-00-00.sql",
+            ),
+            (
+                &Layout { prefix: "", ..JOB },
+                name(1, DumpFormat::Plain, CompressionKind::Zstd),
+                "shop/shop-2026-11-28_03-00-00-1.sql.zst",
+            ),
         ];
         for (layout, name, key) in cases {
             assert_eq!(layout.key(&name), key);
@@ -206,7 +233,10 @@ mod tests {
             assert_eq!(LEGACY.parse(key), None, "{key}");
         }
         // Another job sharing the prefix, or a job whose name extends ours.
-        let other = Layout { job: "shop2", ..JOB };
+        let other = Layout {
+            job: "shop2",
+            ..JOB
+        };
         let key = other.key(&name(0, DumpFormat::Plain, CompressionKind::Gzip));
         assert_eq!(JOB.parse(&key), None);
         assert_eq!(JOB.parse("prod/shop/shop-2-2026-11-28_03-00-00.sql"), None);
@@ -217,7 +247,10 @@ mod tests {
         let n = new_name(
             at("2026-11-28T03:00:00.987Z"),
             DumpFormat::Plain,
-            Compression { kind: CompressionKind::Gzip, level: None },
+            Compression {
+                kind: CompressionKind::Gzip,
+                level: None,
+            },
         );
         assert_eq!(n.at, at("2026-11-28T03:00:00Z"));
         assert_eq!(manifest_key("a/b.sql"), "a/b.sql.manifest.json");

@@ -76,7 +76,7 @@ pub enum ToolError {
         newest: PgVersion,
         path: String,
     },
-    #[error("cannot ask the server its version: {0}")]
+    #[error("cannot connect to the database: {0}")]
     ServerVersion(String),
 }
 
@@ -87,7 +87,11 @@ pub fn parse_version_output(output: &str) -> Option<PgVersion> {
 }
 
 /// The oldest tool whose major is at least the server's.
-pub fn choose<'a>(tools: &'a [PgTool], server: PgVersion, tool: &str) -> Result<&'a PgTool, ToolError> {
+pub fn choose<'a>(
+    tools: &'a [PgTool],
+    server: PgVersion,
+    tool: &str,
+) -> Result<&'a PgTool, ToolError> {
     let fitting = tools
         .iter()
         .filter(|t| t.version.major() >= server.major())
@@ -112,7 +116,9 @@ pub fn candidates(tool: &str, path_var: Option<&str>) -> Vec<PathBuf> {
         .map(|p| std::env::split_paths(p).collect())
         .unwrap_or_default();
     for pattern in ["/usr/lib/postgresql", "/usr/libexec", "/usr"] {
-        let Ok(entries) = std::fs::read_dir(pattern) else { continue };
+        let Ok(entries) = std::fs::read_dir(pattern) else {
+            continue;
+        };
         let mut found: Vec<PathBuf> = entries
             .filter_map(Result::ok)
             .map(|e| e.path())
@@ -163,7 +169,9 @@ pub async fn discover(tool: &str) -> Vec<PgTool> {
 /// never on the command line; no prompt can ever block.
 pub fn command(program: &Path, conn: &Connection) -> Command {
     let mut cmd = Command::new(program);
-    cmd.stdin(Stdio::null()).kill_on_drop(true).arg("--no-password");
+    cmd.stdin(Stdio::null())
+        .kill_on_drop(true)
+        .arg("--no-password");
     if let Some(password) = &conn.password {
         cmd.env("PGPASSWORD", conninfo::expose(password));
     }
@@ -176,7 +184,14 @@ pub fn command(program: &Path, conn: &Connection) -> Command {
 /// Asks the server for `server_version_num` with `psql`.
 pub async fn server_version(psql: &Path, conn: &Connection) -> Result<PgVersion, ToolError> {
     let output = command(psql, conn)
-        .args(["-X", "-A", "-t", "-c", "show server_version_num", "--dbname"])
+        .args([
+            "-X",
+            "-A",
+            "-t",
+            "-c",
+            "show server_version_num",
+            "--dbname",
+        ])
         .arg(&conn.conninfo)
         .output()
         .await
@@ -206,7 +221,11 @@ mod tests {
     #[test]
     fn versions_parse_from_program_output() {
         let cases = [
-            ("pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)", 150018, "15"),
+            (
+                "pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)",
+                150018,
+                "15",
+            ),
             ("pg_dump (PostgreSQL) 18.1", 180001, "18"),
             ("pg_dump (PostgreSQL) 9.6.24", 90624, "9.6"),
             ("pg_dump (PostgreSQL) 19devel", 190000, "19"),
@@ -221,19 +240,43 @@ mod tests {
 
     #[test]
     fn picks_the_oldest_major_not_older_than_the_server() {
-        let tools = [tool("/a/14", 140010), tool("/b/16", 160002), tool("/c/16", 160004), tool("/d/18", 180001)];
-        assert_eq!(choose(&tools, PgVersion(150004), "pg_dump").unwrap().path, Path::new("/c/16"));
-        assert_eq!(choose(&tools, PgVersion(140000), "pg_dump").unwrap().path, Path::new("/a/14"));
-        assert_eq!(choose(&tools, PgVersion(180000), "pg_dump").unwrap().path, Path::new("/d/18"));
-        assert_eq!(choose(&tools, PgVersion(90624), "pg_dump").unwrap().path, Path::new("/a/14"));
+        let tools = [
+            tool("/a/14", 140010),
+            tool("/b/16", 160002),
+            tool("/c/16", 160004),
+            tool("/d/18", 180001),
+        ];
+        assert_eq!(
+            choose(&tools, PgVersion(150004), "pg_dump").unwrap().path,
+            Path::new("/c/16")
+        );
+        assert_eq!(
+            choose(&tools, PgVersion(140000), "pg_dump").unwrap().path,
+            Path::new("/a/14")
+        );
+        assert_eq!(
+            choose(&tools, PgVersion(180000), "pg_dump").unwrap().path,
+            Path::new("/d/18")
+        );
+        assert_eq!(
+            choose(&tools, PgVersion(90624), "pg_dump").unwrap().path,
+            Path::new("/a/14")
+        );
     }
 
     #[test]
     fn explains_when_nothing_fits() {
         let tools = [tool("/usr/bin/pg_dump", 150018)];
-        let err = choose(&tools, PgVersion(180001), "pg_dump").unwrap_err().to_string();
-        assert!(err.contains("PostgreSQL 18") && err.contains("is 15 (/usr/bin/pg_dump)"), "{err}");
-        let err = choose(&[], PgVersion(180001), "pg_dump").unwrap_err().to_string();
+        let err = choose(&tools, PgVersion(180001), "pg_dump")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("PostgreSQL 18") && err.contains("is 15 (/usr/bin/pg_dump)"),
+            "{err}"
+        );
+        let err = choose(&[], PgVersion(180001), "pg_dump")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("no pg_dump found"), "{err}");
     }
 }

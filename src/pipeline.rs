@@ -65,10 +65,12 @@ impl<W: Write> Write for Checksum<W> {
 /// Lowercase hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// The compression stage.
@@ -146,9 +148,12 @@ impl ChunkSink {
         }
         let chunk = self.buf.split().freeze();
         self.buf.reserve(CHUNK_SIZE);
-        self.tx
-            .blocking_send(chunk)
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the destinations stopped receiving"))
+        self.tx.blocking_send(chunk).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the destinations stopped receiving",
+            )
+        })
     }
 }
 
@@ -170,7 +175,11 @@ impl Write for ChunkSink {
 
 /// Pumps `input` through compression and checksum into `sink` until the
 /// input ends. Runs on a blocking thread.
-pub fn run<R: Read, W: Write>(input: &mut R, compression: Compression, sink: W) -> io::Result<Summary> {
+pub fn run<R: Read, W: Write>(
+    input: &mut R,
+    compression: Compression,
+    sink: W,
+) -> io::Result<Summary> {
     let mut chain = Compressor::new(compression, Checksum::new(sink))?;
     let mut buf = vec![0u8; READ_SIZE];
     let mut raw_bytes = 0u64;
@@ -206,8 +215,13 @@ mod tests {
     fn decompress(kind: CompressionKind, data: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
         match kind {
-            CompressionKind::Gzip => flate2::read::GzDecoder::new(data).read_to_end(&mut out).unwrap(),
-            CompressionKind::Zstd => zstd::stream::read::Decoder::new(data).unwrap().read_to_end(&mut out).unwrap(),
+            CompressionKind::Gzip => flate2::read::GzDecoder::new(data)
+                .read_to_end(&mut out)
+                .unwrap(),
+            CompressionKind::Zstd => zstd::stream::read::Decoder::new(data)
+                .unwrap()
+                .read_to_end(&mut out)
+                .unwrap(),
             CompressionKind::None => {
                 out.extend_from_slice(data);
                 0
@@ -218,8 +232,14 @@ mod tests {
 
     #[test]
     fn every_codec_roundtrips_and_hashes_what_it_stores() {
-        let data: Vec<u8> = (0..700_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
-        for kind in [CompressionKind::Gzip, CompressionKind::Zstd, CompressionKind::None] {
+        let data: Vec<u8> = (0..700_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
+        for kind in [
+            CompressionKind::Gzip,
+            CompressionKind::Zstd,
+            CompressionKind::None,
+        ] {
             let (summary, stored) = roundtrip(kind, &data);
             assert_eq!(summary.raw_bytes, data.len() as u64);
             assert_eq!(summary.stored_bytes, stored.len() as u64);

@@ -1,8 +1,8 @@
 //! Cron expressions: 5 fields (crontab), 6 with a leading seconds field, or
 //! an `@daily`-style nickname, parsed once at validation.
 
-use croner::parser::{CronParser, Seconds, Year};
 use croner::Cron;
+use croner::parser::{CronParser, Seconds, Year};
 
 /// A parsed cron expression with the text it came from.
 #[derive(Clone)]
@@ -38,7 +38,13 @@ mod tests {
 
     #[test]
     fn accepts_five_six_fields_and_nicknames() {
-        for ok in ["0 3 * * *", "*/5 * * * * *", "@daily", "@hourly", "0 0 1 * MON"] {
+        for ok in [
+            "0 3 * * *",
+            "*/5 * * * * *",
+            "@daily",
+            "@hourly",
+            "0 0 1 * MON",
+        ] {
             assert!(parse(ok).is_ok(), "{ok}");
         }
     }

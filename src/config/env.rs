@@ -170,11 +170,7 @@ impl SeedEnv {
             ));
             return;
         }
-        self.insert(
-            "jobs.default.database",
-            Value::from(parts.join(" ")),
-            names,
-        );
+        self.insert("jobs.default.database", Value::from(parts.join(" ")), names);
     }
 }
 
@@ -247,11 +243,14 @@ impl PrefixedEnv {
     pub fn from_vars(env: &EnvVars) -> PrefixedEnv {
         let values = env
             .iter()
-            .filter(|(k, v)| k.starts_with(PREFIX) && !NOT_KEYS.contains(&k.as_str()) && !v.is_empty())
+            .filter(|(k, v)| {
+                k.starts_with(PREFIX) && !NOT_KEYS.contains(&k.as_str()) && !v.is_empty()
+            })
             .map(|(k, v)| {
                 let key = k[PREFIX.len()..].to_ascii_lowercase().replace("__", ".");
                 let value = if v.trim_start().starts_with('[') {
-                    v.parse::<Value>().unwrap_or_else(|_| Value::from(v.clone()))
+                    v.parse::<Value>()
+                        .unwrap_or_else(|_| Value::from(v.clone()))
                 } else {
                     Value::from(v.clone())
                 };
@@ -300,19 +299,19 @@ fn merge_nested(dict: Dict, key: &str, value: Value) -> Dict {
 
 /// Merges two values, the second winning, dicts key by key.
 fn deep_merge(a: Value, b: Value) -> Value {
-        match (a, b) {
-            (Value::Dict(tag, mut a), Value::Dict(_, b)) => {
-                for (k, v) in b {
-                    let merged = match a.remove(&k) {
-                        Some(old) => deep_merge(old, v),
-                        None => v,
-                    };
-                    a.insert(k, merged);
-                }
-                Value::Dict(tag, a)
+    match (a, b) {
+        (Value::Dict(tag, mut a), Value::Dict(_, b)) => {
+            for (k, v) in b {
+                let merged = match a.remove(&k) {
+                    Some(old) => deep_merge(old, v),
+                    None => v,
+                };
+                a.insert(k, merged);
             }
-            (_, other) => other,
+            Value::Dict(tag, a)
         }
+        (_, other) => other,
+    }
 }
 
 #[cfg(test)]
@@ -343,7 +342,10 @@ mod tests {
         ]));
         assert!(errors.is_empty());
         assert_eq!(value_of(&seed, "storage.default.bucket").unwrap(), "123");
-        assert_eq!(value_of(&seed, "storage.default.prefix").unwrap(), "nightly");
+        assert_eq!(
+            value_of(&seed, "storage.default.prefix").unwrap(),
+            "nightly"
+        );
         assert_eq!(value_of(&seed, "jobs.default.naming").unwrap(), "legacy");
         assert!(seed.describes_job());
     }
@@ -359,7 +361,10 @@ mod tests {
         assert_eq!(value_of(&seed, "storage.default.prefix").unwrap(), "a");
         assert_eq!(errors.len(), 1, "{errors:?}");
         let text = errors[0].to_string();
-        assert!(text.contains("BACKUP_INTERVAL") && text.contains("SCHEDULE"), "{text}");
+        assert!(
+            text.contains("BACKUP_INTERVAL") && text.contains("SCHEDULE"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -412,7 +417,12 @@ mod tests {
         ]));
         let keys: Vec<_> = env.values.keys().cloned().collect();
         assert_eq!(keys, ["jobs.shop.storage", "storage.off.bucket"]);
-        assert!(matches!(env.values["storage.off.bucket"].0, Value::String(_, ref s) if s == "007"));
-        assert!(matches!(env.values["jobs.shop.storage"].0, Value::Array(..)));
+        assert!(
+            matches!(env.values["storage.off.bucket"].0, Value::String(_, ref s) if s == "007")
+        );
+        assert!(matches!(
+            env.values["jobs.shop.storage"].0,
+            Value::Array(..)
+        ));
     }
 }

@@ -68,7 +68,11 @@ pub fn render(config: &Config) -> String {
             .iter()
             .map(|(name, s)| (name.as_str(), storage_view(s)))
             .collect(),
-        jobs: config.jobs.iter().map(|j| (j.name.as_str(), job_view(j))).collect(),
+        jobs: config
+            .jobs
+            .iter()
+            .map(|j| (j.name.as_str(), job_view(j)))
+            .collect(),
     };
     toml::to_string(&view).unwrap_or_else(|e| format!("# cannot render the configuration: {e}\n"))
 }
@@ -97,7 +101,11 @@ fn storage_view(s: &StorageConfig) -> StorageView<'_> {
 fn job_view(j: &JobConfig) -> JobView<'_> {
     JobView {
         database: &j.database_display,
-        password: if j.connection.password.is_some() { HIDDEN } else { "(none)" },
+        password: if j.connection.password.is_some() {
+            HIDDEN
+        } else {
+            "(none)"
+        },
         schedule: j.schedule.as_ref().map(|s| s.expr.as_str()),
         storage: &j.storage,
         format: j.format,

@@ -26,13 +26,31 @@ pub struct RawSections {
     pub log: RawLog,
     pub storage: BTreeMap<String, RawStorage>,
     pub jobs: BTreeMap<String, RawJob>,
+    /// Every storage named in the file, valid or not, so that a job naming
+    /// a broken storage is not also told that it does not exist.
+    pub storage_names: Vec<String>,
+    /// How many jobs the sources declare, extracted or not.
+    pub declared_jobs: usize,
 }
 
 /// pg_dump options that keepsake sets itself or that would break the stream.
 const RESERVED_ARGS: &[&str] = &[
-    "-f", "--file", "-F", "--format", "-d", "--dbname", "-W", "--password", "-Z",
-    "--compress", "-j", "--jobs",
+    "-f",
+    "--file",
+    "-F",
+    "--format",
+    "-d",
+    "--dbname",
+    "-W",
+    "--password",
+    "-Z",
+    "--compress",
+    "-j",
+    "--jobs",
 ];
+
+/// A problem was found and already recorded.
+struct Reported;
 
 struct Checker<'a> {
     ctx: &'a Context<'a>,
@@ -42,7 +60,8 @@ struct Checker<'a> {
 impl Checker<'_> {
     fn err(&mut self, kind: ErrorKind, key: &str, message: impl Into<String>) {
         let origin = (self.ctx.origin)(key);
-        self.errors.push(ConfigError::new(kind, key, origin, message));
+        self.errors
+            .push(ConfigError::new(kind, key, origin, message));
     }
 
     fn missing(&mut self, key: &str) {
@@ -56,29 +75,36 @@ impl Checker<'_> {
             .push(ConfigError::new(ErrorKind::Missing, key, origin, message));
     }
 
-    /// A secret given directly or as a file (`*_file`), not both.
+    /// A secret given directly or as a file (`*_file`), not both. `Err`
+    /// means a problem was reported; `Ok(None)` that neither is set.
     fn secret(
         &mut self,
         key: &str,
         value: Option<SecretString>,
         file: Option<&Path>,
         kind: ErrorKind,
-    ) -> Option<SecretString> {
+    ) -> Result<Option<SecretString>, Reported> {
         match (value, file) {
             (Some(_), Some(_)) => {
-                self.err(kind, key, format!("set either {key} or {key}_file, not both"));
-                None
+                self.err(
+                    kind,
+                    key,
+                    format!("set either {key} or {key}_file, not both"),
+                );
+                Err(Reported)
             }
-            (Some(v), None) => Some(v),
+            (Some(v), None) => Ok(Some(v)),
             (None, Some(path)) => match (self.ctx.read_file)(path) {
-                Ok(text) => Some(SecretString::from(text.trim_end_matches(['\r', '\n']).to_string())),
+                Ok(text) => Ok(Some(SecretString::from(
+                    text.trim_end_matches(['\r', '\n']).to_string(),
+                ))),
                 Err(e) => {
                     let key = format!("{key}_file");
                     self.err(kind, &key, format!("cannot read {}: {e}", path.display()));
-                    None
+                    Err(Reported)
                 }
             },
-            (None, None) => None,
+            (None, None) => Ok(None),
         }
     }
 }
@@ -96,9 +122,12 @@ pub fn validate(raw: RawSections, ctx: &Context<'_>) -> Result<Config, Vec<Confi
             storage.insert(name, checked);
         }
     }
-    let storage_names: Vec<String> = storage.keys().cloned().collect();
+    let mut storage_names = raw.storage_names;
+    storage_names.extend(storage.keys().cloned());
+    storage_names.sort();
+    storage_names.dedup();
     let mut jobs = Vec::new();
-    if raw.jobs.is_empty() {
+    if raw.jobs.is_empty() && raw.declared_jobs == 0 {
         c.errors.push(ConfigError::new(
             ErrorKind::Missing,
             "jobs",
@@ -122,7 +151,11 @@ pub fn validate(raw: RawSections, ctx: &Context<'_>) -> Result<Config, Vec<Confi
 
 fn check_log(c: &mut Checker, raw: &RawLog) -> LogSettings {
     let level = raw.level.as_deref().unwrap_or("info").to_ascii_lowercase();
-    let level = if level == "warning" { "warn".to_string() } else { level };
+    let level = if level == "warning" {
+        "warn".to_string()
+    } else {
+        level
+    };
     if !["trace", "debug", "info", "warn", "error", "off"].contains(&level.as_str()) {
         c.err(
             ErrorKind::Invalid,
@@ -130,7 +163,12 @@ fn check_log(c: &mut Checker, raw: &RawLog) -> LogSettings {
             format!("unknown log level {level:?}; use trace, debug, info, warn, error or off"),
         );
     }
-    let format = match raw.format.as_deref().map(str::to_ascii_lowercase).as_deref() {
+    let format = match raw
+        .format
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         None | Some("text") => LogFormat::Text,
         Some("json") => LogFormat::Json,
         Some(other) => {
@@ -205,8 +243,16 @@ fn check_s3(c: &mut Checker, section: &str, raw: RawS3) -> Option<S3Config> {
         }
     }
     let region = raw.region.unwrap_or_else(|| "us-east-1".to_string());
-    if region.is_empty() || !region.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-') {
-        c.err(ErrorKind::S3, &key("region"), format!("{region:?} is not a region name"));
+    if region.is_empty()
+        || !region
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-')
+    {
+        c.err(
+            ErrorKind::S3,
+            &key("region"),
+            format!("{region:?} is not a region name"),
+        );
     }
     let id = c.secret(
         &key("access_key_id"),
@@ -221,12 +267,13 @@ fn check_s3(c: &mut Checker, section: &str, raw: RawS3) -> Option<S3Config> {
         ErrorKind::S3,
     );
     let credentials = match (id, secret) {
-        (Some(access_key_id), Some(secret_access_key)) => Some(StaticCredentials {
+        (Err(Reported), _) | (_, Err(Reported)) => None,
+        (Ok(Some(access_key_id)), Ok(Some(secret_access_key))) => Some(StaticCredentials {
             access_key_id,
             secret_access_key,
         }),
-        (None, None) => None,
-        (Some(_), None) => {
+        (Ok(None), Ok(None)) => None,
+        (Ok(Some(_)), Ok(None)) => {
             c.err(
                 ErrorKind::S3,
                 &key("secret_access_key"),
@@ -234,7 +281,7 @@ fn check_s3(c: &mut Checker, section: &str, raw: RawS3) -> Option<S3Config> {
             );
             None
         }
-        (None, Some(_)) => {
+        (Ok(None), Ok(Some(_))) => {
             c.err(
                 ErrorKind::S3,
                 &key("access_key_id"),
@@ -261,7 +308,11 @@ fn check_local(c: &mut Checker, section: &str, raw: RawLocal) -> Option<LocalCon
             None
         }
         Some(path) if !path.is_absolute() => {
-            c.err(ErrorKind::Invalid, &key, format!("{} is not an absolute path", path.display()));
+            c.err(
+                ErrorKind::Invalid,
+                &key,
+                format!("{} is not an absolute path", path.display()),
+            );
             None
         }
         Some(path) => Some(LocalConfig {
@@ -276,7 +327,11 @@ fn check_job(c: &mut Checker, name: &str, raw: RawJob, storages: &[String]) -> O
     let key = |k: &str| format!("{section}.{k}");
     let before = c.errors.len();
     if !valid_name(name) {
-        c.err(ErrorKind::Invalid, &section, "job names may use only letters, digits, '-' and '_'");
+        c.err(
+            ErrorKind::Invalid,
+            &section,
+            "job names may use only letters, digits, '-' and '_'",
+        );
     }
     let database = c.secret(
         &key("database"),
@@ -292,10 +347,11 @@ fn check_job(c: &mut Checker, name: &str, raw: RawJob, storages: &[String]) -> O
     );
     let mut connection = None;
     let mut database_display = String::new();
+    let password = password.unwrap_or(None);
     match &database {
-        None if c.errors.len() == before => c.missing(&key("database")),
-        None => {}
-        Some(db) => match conninfo::parse(db.expose_secret()) {
+        Err(Reported) => {}
+        Ok(None) => c.missing(&key("database")),
+        Ok(Some(db)) => match conninfo::parse(db.expose_secret()) {
             Err(e) => c.err(ErrorKind::Invalid, &key("database"), e.to_string()),
             Ok(conn) if conn.password.is_some() && password.is_some() => c.err(
                 ErrorKind::Invalid,
@@ -323,11 +379,18 @@ fn check_job(c: &mut Checker, name: &str, raw: RawJob, storages: &[String]) -> O
     };
     let storage = check_job_storage(c, &key("storage"), raw.storage, storages);
     let format = raw.format.unwrap_or(DumpFormat::Plain);
-    let compression = check_compression(c, &key("compression_level"), raw.compression, raw.compression_level);
+    let compression = check_compression(
+        c,
+        &key("compression_level"),
+        raw.compression,
+        raw.compression_level,
+    );
     let pg_dump_args = raw.pg_dump_args.unwrap_or_default();
     for arg in &pg_dump_args {
         let flag = arg.split('=').next().unwrap_or(arg);
-        let short_with_value = RESERVED_ARGS.iter().any(|r| r.len() == 2 && flag.starts_with(r) && !flag.starts_with("--"));
+        let short_with_value = RESERVED_ARGS
+            .iter()
+            .any(|r| r.len() == 2 && flag.starts_with(r) && !flag.starts_with("--"));
         if RESERVED_ARGS.contains(&flag) || short_with_value {
             c.err(
                 ErrorKind::Invalid,
@@ -388,7 +451,11 @@ fn check_job_storage(
             } else {
                 format!("defined: {}", storages.join(", "))
             };
-            c.err(ErrorKind::Invalid, key, format!("unknown storage {name:?} ({known})"));
+            c.err(
+                ErrorKind::Invalid,
+                key,
+                format!("unknown storage {name:?} ({known})"),
+            );
         }
     }
     names
@@ -410,9 +477,17 @@ fn check_compression(
         (Some(l), Some(r)) if !r.contains(&l) => c.err(
             ErrorKind::Invalid,
             key,
-            format!("{l} is out of range {}..={} for {kind:?}", r.start(), r.end()),
+            format!(
+                "{l} is out of range {}..={} for {kind:?}",
+                r.start(),
+                r.end()
+            ),
         ),
-        (Some(_), None) => c.err(ErrorKind::Invalid, key, "compression is none; a level makes no sense"),
+        (Some(_), None) => c.err(
+            ErrorKind::Invalid,
+            key,
+            "compression is none; a level makes no sense",
+        ),
         _ => {}
     }
     Compression { kind, level }

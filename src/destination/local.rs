@@ -49,16 +49,27 @@ impl LocalStore {
     fn path_of(&self, key: &str) -> Result<PathBuf, StoreError> {
         let bad = key.is_empty()
             || key.starts_with('/')
-            || key.split('/').any(|part| part.is_empty() || part == "." || part == "..");
+            || key
+                .split('/')
+                .any(|part| part.is_empty() || part == "." || part == "..");
         if bad {
             return Err(self.error("resolve", key, "not a valid relative key"));
         }
         Ok(self.root.join(key))
     }
 
+    /// Creates the directory if needed, so a bad path fails before a dump.
+    pub async fn preflight(&self) -> Result<(), StoreError> {
+        fs::create_dir_all(&self.root)
+            .await
+            .map_err(|e| self.error("mkdir", "", e))
+    }
+
     pub async fn exists(&self, key: &str) -> Result<bool, StoreError> {
         let path = self.path_of(key)?;
-        fs::try_exists(&path).await.map_err(|e| self.error("stat", key, e))
+        fs::try_exists(&path)
+            .await
+            .map_err(|e| self.error("stat", key, e))
     }
 
     pub fn begin(&self, key: &str) -> LocalUpload {
@@ -95,7 +106,10 @@ pub struct LocalUpload {
 }
 
 fn temp_name(path: &Path) -> PathBuf {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("backup");
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("backup");
     let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
     path.with_file_name(format!(".{name}.partial-{}-{n}", std::process::id()))
 }
@@ -147,7 +161,11 @@ impl LocalUpload {
         let temp = self.temp.clone().expect("opened above");
         fs::hard_link(&temp, &final_path).await.map_err(|e| {
             if e.kind() == std::io::ErrorKind::AlreadyExists {
-                self.store.error("link", &self.key, "the file already exists; it is never replaced")
+                self.store.error(
+                    "link",
+                    &self.key,
+                    "the file already exists; it is never replaced",
+                )
             } else {
                 self.store.error("link", &self.key, e)
             }

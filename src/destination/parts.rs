@@ -35,7 +35,10 @@ mod tests {
         let mut previous = 0;
         for n in 1..=MAX_PARTS {
             let size = part_size(n);
-            assert!((MIN_PART_SIZE..=MAX_PART_SIZE).contains(&size), "part {n}: {size}");
+            assert!(
+                (MIN_PART_SIZE..=MAX_PART_SIZE).contains(&size),
+                "part {n}: {size}"
+            );
             assert!(size >= previous);
             previous = size;
         }

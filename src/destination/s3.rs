@@ -9,8 +9,10 @@ use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::{Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation};
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::config::{
+    Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::{Bytes, BytesMut};
@@ -38,16 +40,32 @@ pub struct S3Store {
 fn sdk_message<E, R>(err: &SdkError<E, R>) -> String
 where
     E: std::error::Error + ProvideErrorMetadata + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     match err.as_service_error() {
         Some(service) => {
             let code = service.code().unwrap_or("error");
             let message = service.message().unwrap_or("");
-            format!("{code}: {message}").trim_end_matches([':', ' ']).to_string()
+            format!("{code}: {message}")
+                .trim_end_matches([':', ' '])
+                .to_string()
         }
-        None => DisplayErrorContext(err).to_string(),
+        None => cause_chain(err),
     }
+}
+
+/// `outer: inner: innermost`, skipping a cause whose text its parent already holds.
+fn cause_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let next = cause.to_string();
+        if !text.contains(&next) {
+            text = format!("{text}: {next}");
+        }
+        source = cause.source();
+    }
+    text
 }
 
 impl S3Store {
@@ -120,6 +138,22 @@ impl S3Store {
             Ok(_) => Ok(true),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
             Err(e) => Err(self.error("HEAD", key, sdk_message(&e))),
+        }
+    }
+
+    /// Fails fast when the bucket does not exist, before any dump starts.
+    /// A store that forbids HeadBucket is given the benefit of the doubt.
+    pub async fn preflight(&self) -> Result<(), StoreError> {
+        match self.client.head_bucket().bucket(&self.bucket).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {
+                Err(self.error("HeadBucket", "", "the bucket does not exist".to_string()))
+            }
+            Err(e) if e.raw_response().is_some() => {
+                tracing::debug!(store = %self.describe(), error = %sdk_message(&e), "HeadBucket refused; going on");
+                Ok(())
+            }
+            Err(e) => Err(self.error("HeadBucket", "", sdk_message(&e))),
         }
     }
 
@@ -227,7 +261,10 @@ impl S3Upload {
                     .key(&self.key)
                     .send()
                     .await
-                    .map_err(|e| self.store.error("CreateMultipartUpload", &self.key, sdk_message(&e)))?;
+                    .map_err(|e| {
+                        self.store
+                            .error("CreateMultipartUpload", &self.key, sdk_message(&e))
+                    })?;
                 let id = created.upload_id().unwrap_or_default().to_string();
                 self.upload_id = Some(id.clone());
                 id
@@ -252,7 +289,13 @@ impl S3Upload {
                 .body(ByteStream::from(body))
                 .send()
                 .await
-                .map_err(|e| store.error("UploadPart", &key, format!("part {number}: {}", sdk_message(&e))))?;
+                .map_err(|e| {
+                    store.error(
+                        "UploadPart",
+                        &key,
+                        format!("part {number}: {}", sdk_message(&e)),
+                    )
+                })?;
             tracing::debug!(key, part = number, bytes = size, "part uploaded");
             Ok(CompletedPart::builder()
                 .set_e_tag(out.e_tag().map(str::to_string))
@@ -307,10 +350,17 @@ impl S3Upload {
             .bucket(&self.store.bucket)
             .key(&self.key)
             .upload_id(upload_id)
-            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
             .send()
             .await
-            .map_err(|e| self.store.error("CompleteMultipartUpload", &self.key, sdk_message(&e)))?;
+            .map_err(|e| {
+                self.store
+                    .error("CompleteMultipartUpload", &self.key, sdk_message(&e))
+            })?;
         self.settled = true;
         Ok(())
     }
@@ -336,7 +386,9 @@ impl Drop for S3Upload {
         if self.settled {
             return;
         }
-        let Some(id) = self.upload_id.take() else { return };
+        let Some(id) = self.upload_id.take() else {
+            return;
+        };
         self.in_flight.abort_all();
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             let store = self.store.clone();
