@@ -169,3 +169,186 @@ fn from_figment(error: figment::Error, section: &str) -> Vec<ConfigError> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> EnvVars {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn with_file(text: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigErrors> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keepsake.toml");
+        std::fs::write(&path, text).unwrap();
+        load(Some(&path), &env(vars))
+    }
+
+    const SEED: &[(&str, &str)] = &[
+        ("POSTGRES_CONNECTION_STRING", "postgres://app:pw@db/shop"),
+        ("S3_BUCKET", "backups"),
+        ("S3_URL", "http://minio:9000"),
+        ("S3_PATH", "/nightly/"),
+    ];
+
+    #[test]
+    fn seed_environment_becomes_the_default_job() {
+        let config = load(None, &env(SEED)).unwrap();
+        let job = config.job("default").unwrap();
+        assert_eq!(job.naming, Naming::Legacy);
+        assert_eq!(job.storage, ["default"]);
+        assert_eq!(job.format, DumpFormat::Plain);
+        assert_eq!(job.compression.kind, CompressionKind::Gzip);
+        assert!(job.schedule.is_none());
+        assert_eq!(job.connection.conninfo, "postgres://app@db/shop");
+        let StorageConfig::S3(s3) = &config.storage["default"] else {
+            panic!()
+        };
+        assert_eq!(s3.prefix, "nightly");
+        assert_eq!(s3.region, "us-east-1");
+        assert!(
+            s3.path_style,
+            "a custom endpoint implies path-style addressing"
+        );
+        assert!(s3.credentials.is_none(), "no keys: the default AWS chain");
+    }
+
+    #[test]
+    fn precedence_is_file_then_prefixed_env_then_seed() {
+        let file = r#"
+[storage.default]
+type = "s3"
+bucket = "from-file"
+region = "eu-west-1"
+
+[jobs.default]
+database = "postgres://db/file"
+compression = "zstd"
+"#;
+        let config = with_file(
+            file,
+            &[
+                ("KEEPSAKE_STORAGE__DEFAULT__BUCKET", "from-prefixed"),
+                ("KEEPSAKE_STORAGE__DEFAULT__REGION", "eu-central-1"),
+                ("S3_REGION", "us-west-2"),
+            ],
+        )
+        .unwrap();
+        let StorageConfig::S3(s3) = &config.storage["default"] else {
+            panic!()
+        };
+        assert_eq!(s3.bucket, "from-prefixed");
+        assert_eq!(s3.region, "us-west-2");
+        let job = config.job("default").unwrap();
+        assert_eq!(job.compression.kind, CompressionKind::Zstd);
+        assert_eq!(job.naming, Naming::Legacy, "the seed variables were used");
+    }
+
+    #[test]
+    fn file_jobs_and_the_seed_job_live_side_by_side() {
+        let file = r#"
+[storage.disk]
+type = "local"
+path = "/var/backups"
+
+[jobs.crm]
+database = "crm"
+storage = ["disk"]
+"#;
+        let mut vars = SEED.to_vec();
+        vars.push(("BACKUP_INTERVAL", "@daily"));
+        let config = with_file(file, &vars).unwrap();
+        let names: Vec<_> = config.jobs.iter().map(|j| j.name.as_str()).collect();
+        assert_eq!(names, ["crm", "default"]);
+        assert_eq!(config.job("crm").unwrap().naming, Naming::Job);
+        assert_eq!(config.job("default").unwrap().storage, ["default"]);
+    }
+
+    #[test]
+    fn a_storage_must_be_named_when_there_are_several() {
+        let file = r#"
+[storage.a]
+type = "local"
+path = "/a"
+[storage.b]
+type = "local"
+path = "/b"
+[jobs.crm]
+database = "crm"
+"#;
+        let errors = with_file(file, &[]).unwrap_err();
+        assert_eq!(errors.0.len(), 1, "{errors}");
+        assert_eq!(errors.0[0].key, "jobs.crm.storage");
+        assert_eq!(errors.0[0].kind, ErrorKind::Missing);
+    }
+
+    #[test]
+    fn two_legacy_jobs_in_one_place_are_refused() {
+        let file = r#"
+[storage.disk]
+type = "local"
+path = "/a"
+[jobs.a]
+database = "a"
+naming = "legacy"
+[jobs.b]
+database = "b"
+naming = "legacy"
+"#;
+        let errors = with_file(file, &[]).unwrap_err();
+        assert!(
+            errors.to_string().contains("could not be told apart"),
+            "{errors}"
+        );
+    }
+
+    #[test]
+    fn password_in_two_places_is_refused() {
+        let mut vars = SEED.to_vec();
+        vars.push(("POSTGRES_PASSWORD", "other"));
+        let errors = load(None, &env(&vars)).unwrap_err();
+        assert!(
+            errors.to_string().contains("already holds a password"),
+            "{errors}"
+        );
+        assert!(!errors.to_string().contains("other"));
+    }
+
+    #[test]
+    fn password_from_its_own_setting_reaches_the_connection() {
+        let vars = [
+            ("POSTGRES_CONNECTION_STRING", "host=db dbname=shop"),
+            ("POSTGRES_PASSWORD", "Pa55-unique"),
+            ("S3_BUCKET", "backups"),
+        ];
+        let config = load(None, &env(&vars)).unwrap();
+        let job = config.job("default").unwrap();
+        assert!(job.connection.password.is_some());
+        assert!(
+            !format!("{job:?}").contains("Pa55-unique"),
+            "Debug output must not show the password"
+        );
+    }
+
+    #[test]
+    fn debug_output_never_shows_secrets() {
+        let vars = [
+            (
+                "POSTGRES_CONNECTION_STRING",
+                "postgres://app:hunter2@db/shop",
+            ),
+            ("S3_BUCKET", "backups"),
+            ("S3_ACCESS_KEY", "AKIDSECRETID"),
+            ("S3_SECRET_KEY", "SECRETKEYVALUE"),
+        ];
+        let config = load(None, &env(&vars)).unwrap();
+        let debug = format!("{config:?}");
+        for secret in ["hunter2", "AKIDSECRETID", "SECRETKEYVALUE"] {
+            assert!(!debug.contains(secret), "{secret} in {debug}");
+        }
+    }
+}

@@ -170,10 +170,11 @@ impl LocalUpload {
                 self.store.error("link", &self.key, e)
             }
         })?;
-        if let Some(dir) = final_path.parent() {
-            if let Ok(d) = File::open(dir).await {
-                let _ = d.sync_all().await;
-            }
+        // The link is durable once the directory is synced.
+        if let Some(dir) = final_path.parent()
+            && let Ok(d) = File::open(dir).await
+        {
+            let _ = d.sync_all().await;
         }
         Ok(())
     }

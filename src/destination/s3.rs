@@ -9,6 +9,7 @@ use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_s3::Client;
+use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::{
     Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
 };
@@ -37,10 +38,9 @@ pub struct S3Store {
 }
 
 /// Renders an SDK error with its whole cause chain (never credentials).
-fn sdk_message<E, R>(err: &SdkError<E, R>) -> String
+fn sdk_message<E>(err: &SdkError<E, HttpResponse>) -> String
 where
     E: std::error::Error + ProvideErrorMetadata + 'static,
-    R: std::fmt::Debug + 'static,
 {
     match err.as_service_error() {
         Some(service) => {
@@ -51,6 +51,20 @@ where
                 .to_string()
         }
         None => cause_chain(err),
+    }
+}
+
+/// An HTTP 200 whose body could not be decoded: the request may well have
+/// succeeded. Errors the server reported (with a code) are never this.
+fn answered_ok_but_unreadable<E>(err: &SdkError<E, HttpResponse>) -> bool
+where
+    E: ProvideErrorMetadata,
+{
+    match err {
+        SdkError::ServiceError(service) => {
+            service.raw().status().as_u16() == 200 && service.err().code().is_none()
+        }
+        _ => false,
     }
 }
 
@@ -189,6 +203,7 @@ impl S3Store {
             upload_id: None,
             in_flight: JoinSet::new(),
             done: Vec::new(),
+            sent: 0,
             settled: false,
         }
     }
@@ -224,6 +239,8 @@ pub struct S3Upload {
     upload_id: Option<String>,
     in_flight: JoinSet<Result<CompletedPart, StoreError>>,
     done: Vec<CompletedPart>,
+    /// Bytes handed to the store so far.
+    sent: u64,
     /// Completed or aborted: nothing is left to clean up.
     settled: bool,
 }
@@ -233,6 +250,7 @@ impl S3Upload {
         if self.buf.is_empty() && self.buf.capacity() < part_size(self.next_part) {
             self.buf.reserve(part_size(self.next_part));
         }
+        self.sent += chunk.len() as u64;
         self.buf.extend_from_slice(&chunk);
         while self.buf.len() >= part_size(self.next_part) {
             let size = part_size(self.next_part);
@@ -343,8 +361,10 @@ impl S3Upload {
         }
         let mut parts = std::mem::take(&mut self.done);
         parts.sort_by_key(|p| p.part_number());
+        let count = parts.len();
         let upload_id = self.upload_id.clone().unwrap_or_default();
-        self.store
+        let result = self
+            .store
             .client
             .complete_multipart_upload()
             .bucket(&self.store.bucket)
@@ -356,13 +376,59 @@ impl S3Upload {
                     .build(),
             )
             .send()
-            .await
-            .map_err(|e| {
-                self.store
-                    .error("CompleteMultipartUpload", &self.key, sdk_message(&e))
-            })?;
+            .await;
+        match result {
+            Ok(_) => {}
+            Err(e) if answered_ok_but_unreadable(&e) => {
+                // Some S3-compatible servers answer 200 with a body the SDK
+                // cannot read. Trust the object only if it is there, whole.
+                self.verify_completed(count).await.map_err(|why| {
+                    self.store.error(
+                        "CompleteMultipartUpload",
+                        &self.key,
+                        format!("{}; {why}", sdk_message(&e)),
+                    )
+                })?;
+                tracing::warn!(key = %self.key, "the store answered CompleteMultipartUpload with a body the SDK cannot read; the object was checked by HEAD and is complete");
+            }
+            Err(e) => {
+                return Err(self.store.error(
+                    "CompleteMultipartUpload",
+                    &self.key,
+                    sdk_message(&e),
+                ));
+            }
+        }
         self.settled = true;
         Ok(())
+    }
+
+    /// Checks by HEAD that the object exists with every byte sent, as an
+    /// upload of `parts` parts.
+    async fn verify_completed(&self, parts: usize) -> Result<(), String> {
+        let head = self
+            .store
+            .client
+            .head_object()
+            .bucket(&self.store.bucket)
+            .key(&self.key)
+            .send()
+            .await
+            .map_err(|e| format!("HEAD after it failed: {}", sdk_message(&e)))?;
+        let size = head.content_length().unwrap_or(-1);
+        if size != self.sent as i64 {
+            return Err(format!(
+                "the object holds {size} bytes, not the {} sent",
+                self.sent
+            ));
+        }
+        let etag = head.e_tag().unwrap_or_default().trim_matches('"');
+        match etag.rsplit_once('-') {
+            Some((_, n)) if n != parts.to_string() => {
+                Err(format!("ETag {etag} is not of a {parts}-part upload"))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Abandons the upload: stops parts in flight and aborts it.

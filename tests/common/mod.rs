@@ -133,6 +133,12 @@ pub fn add_bulk(db: &str, rows: u32) {
 
 /// What a database holds, to compare a restore with its source.
 pub fn fingerprint(db: &str) -> String {
+    fingerprint_at(&pg_port(), db)
+}
+
+/// [`fingerprint`] of a database on the cluster at `port`.
+pub fn fingerprint_at(port: &str, db: &str) -> String {
+    let psql = |db: &str, sql: &str| psql_at(port, db, sql);
     let tables = psql(
         db,
         "SELECT string_agg(table_name, ',' ORDER BY table_name) FROM information_schema.tables

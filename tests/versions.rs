@@ -1,0 +1,123 @@
+//! pg_dump must be at least as new as the server. keepsake finds every
+//! installed pg_dump, uses the oldest that fits, and otherwise says which
+//! versions it found. Runs against the PostgreSQL 18 cluster that
+//! scripts/test.sh starts beside the system's PostgreSQL 15.
+
+mod common;
+
+use common::*;
+
+fn pg18_port() -> String {
+    std::env::var("KS_PG18_PORT").expect("KS_PG18_PORT: run the tests with scripts/test.sh")
+}
+
+fn pg18_bin() -> std::path::PathBuf {
+    std::env::var("KS_PG18_BIN")
+        .expect("KS_PG18_BIN: run the tests with scripts/test.sh")
+        .into()
+}
+
+/// A database on the PostgreSQL 18 cluster holding the sample data.
+fn pg18_db() -> String {
+    let db = unique("v18").replace('-', "_");
+    psql_at(&pg18_port(), "postgres", &format!("CREATE DATABASE {db}"));
+    psql_at(&pg18_port(), &db, SAMPLE_SQL);
+    db
+}
+
+fn url18(db: &str) -> String {
+    format!("postgres://postgres@{}:{}/{db}", pg_host(), pg18_port())
+}
+
+#[tokio::test]
+async fn a_server_newer_than_every_pg_dump_is_refused_with_both_versions() {
+    let db = pg18_db();
+    let bucket = bucket("v18old").await;
+    let mut cmd = keepsake(None);
+    seed_env(&mut cmd, &url18(&db), &bucket, "nightly");
+    cmd.arg("backup");
+    let (code, _, stderr) = run(cmd);
+    assert_eq!(code, 4, "{stderr}");
+    assert!(
+        stderr.contains("the server runs PostgreSQL 18 but the newest pg_dump found is 15"),
+        "{stderr}"
+    );
+    assert_eq!(keys(&bucket).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn the_fitting_pg_dump_is_found_and_used() {
+    let db = pg18_db();
+    let bucket = bucket("v18new").await;
+    let mut cmd = keepsake(Some(&pg18_bin()));
+    seed_env(&mut cmd, &url18(&db), &bucket, "nightly");
+    cmd.env("KEEPSAKE_JOBS__DEFAULT__FORMAT", "plain")
+        .arg("backup");
+    let (code, _, stderr) = run(cmd);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("pg_dump_version=18"), "{stderr}");
+    let keys = keys(&bucket).await;
+    let dump = decompress(&keys[0], &get(&bucket, &keys[0]).await);
+    let text = String::from_utf8_lossy(&dump);
+    assert!(
+        text.contains("Dumped by pg_dump version 18"),
+        "{}",
+        &text[..400.min(text.len())]
+    );
+
+    // Restore into a fresh database on the same server with its own psql.
+    let target = unique("v18r").replace('-', "_");
+    psql_at(
+        &pg18_port(),
+        "postgres",
+        &format!("CREATE DATABASE {target}"),
+    );
+    let mut restore = std::process::Command::new(pg18_bin().join("psql"));
+    restore
+        .args([
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            &pg_host(),
+            "-p",
+            &pg18_port(),
+            "-U",
+            "postgres",
+            "-d",
+            &target,
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = restore.spawn().unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(&dump).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        fingerprint_at(&pg18_port(), &target),
+        fingerprint_at(&pg18_port(), &db)
+    );
+}
+
+#[tokio::test]
+async fn an_older_server_uses_the_oldest_fitting_pg_dump() {
+    // Both 15 and 18 are reachable; a 15 server gets pg_dump 15.
+    let db = sample_db("v15");
+    let bucket = bucket("v15").await;
+    let mut cmd = keepsake(Some(&pg18_bin()));
+    seed_env(&mut cmd, &db_url(&db), &bucket, "nightly");
+    cmd.arg("backup");
+    let (code, _, stderr) = run(cmd);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("server_version=15 pg_dump_version=15"),
+        "{stderr}"
+    );
+}
