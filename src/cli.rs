@@ -57,6 +57,16 @@ pub fn load_config(cli: &Cli) -> Result<Config, ConfigErrors> {
     config::load(file.as_deref(), &env)
 }
 
+/// Says plainly that this release does not delete old backups yet.
+fn warn_retention_pending(config: &Config) {
+    for job in config.jobs.iter().filter(|j| j.retention.has_rules()) {
+        tracing::warn!(
+            job = %job.name,
+            "retention rules are validated but not applied by this release; no backup is deleted"
+        );
+    }
+}
+
 /// `keepsake check`
 pub fn check(config: &Config) -> u8 {
     print!("{}", config::show::render(config));
@@ -91,6 +101,7 @@ pub async fn backup(config: &Config, names: &[String]) -> u8 {
         .iter()
         .filter(|j| names.is_empty() || names.contains(&j.name))
         .collect();
+    warn_retention_pending(config);
     let stores = open_targets(config, &jobs).await;
     let mut failed = 0;
     for job in &jobs {
@@ -118,6 +129,7 @@ pub async fn backup(config: &Config, names: &[String]) -> u8 {
 /// `keepsake run`: for now, log the effective configuration and wait for
 /// SIGTERM or SIGINT.
 pub async fn run(config: &Config) -> u8 {
+    warn_retention_pending(config);
     for job in &config.jobs {
         tracing::info!(
             job = %job.name,

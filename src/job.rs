@@ -234,8 +234,8 @@ async fn commit(
             size: summary.stored_bytes,
             raw_size: summary.raw_bytes,
             sha256: summary.sha256.clone(),
-            server_version: tools.server.to_string(),
-            pg_dump_version: tools.pg_dump.version.to_string(),
+            server_version: tools.server.full(),
+            pg_dump_version: tools.pg_dump.version.full(),
             keepsake_version: env!("CARGO_PKG_VERSION").to_string(),
         };
         let result = async {

@@ -41,6 +41,23 @@ impl PgVersion {
     }
 }
 
+impl PgVersion {
+    /// The whole version: `15.18`, `9.6.24`.
+    pub fn full(self) -> String {
+        if self.0 >= 100_000 {
+            format!("{}.{}", self.0 / 10_000, self.0 % 10_000)
+        } else {
+            format!(
+                "{}.{}.{}",
+                self.0 / 10_000,
+                self.0 / 100 % 100,
+                self.0 % 100
+            )
+        }
+    }
+}
+
+/// Shows the major release: `15`, `9.6`.
 impl fmt::Display for PgVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let major = self.major();
@@ -228,12 +245,13 @@ mod tests {
             ),
             ("pg_dump (PostgreSQL) 18.1", 180001, "18"),
             ("pg_dump (PostgreSQL) 9.6.24", 90624, "9.6"),
-            ("pg_dump (PostgreSQL) 19devel", 190000, "19"),
+            ("pg_dump (PostgreSQL) 19.0devel", 190000, "19"),
         ];
         for (text, num, shown) in cases {
             let v = parse_version_output(text).unwrap();
             assert_eq!(v, PgVersion(num), "{text}");
             assert_eq!(v.to_string(), shown);
+            assert!(text.contains(&v.full()), "{text} vs {}", v.full());
         }
         assert_eq!(parse_version_output("something else"), None);
     }

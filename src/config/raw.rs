@@ -104,6 +104,21 @@ pub struct RawRetention {
     pub keep_monthly: Option<u32>,
 }
 
+impl RawRetention {
+    /// True when at least one rule is set (none: keep every backup).
+    pub fn has_rules(&self) -> bool {
+        [
+            self.keep_days,
+            self.keep_last,
+            self.keep_daily,
+            self.keep_weekly,
+            self.keep_monthly,
+        ]
+        .iter()
+        .any(Option::is_some)
+    }
+}
+
 /// The top level, with each section kept as a raw value so that every job
 /// and storage is extracted (and reports its errors) on its own.
 #[derive(Debug, Default, Deserialize)]
