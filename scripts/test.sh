@@ -23,4 +23,16 @@ trap cleanup EXIT
 services_start "$base"
 services_start_pg18 "$base"
 
-cargo test --locked "$@"
+# Every target but doc tests (there are none); the closing line sums up all
+# test binaries, so a run that executed nothing cannot pass unnoticed.
+log="$base/cargo-test.log"
+status=0
+cargo test --locked --all-targets "$@" 2>&1 | tee "$log" || status=$?
+passed=$(grep -Eo '^test result: .* ([0-9]+) passed' "$log" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
+failed=$(grep -Eo '[0-9]+ failed;' "$log" | awk '{s+=$1} END {print s+0}')
+if [ "$status" -eq 0 ] && [ "$passed" -eq 0 ]; then
+    echo "no test ran" >&2
+    status=1
+fi
+echo "keepsake tests: $passed passed, $failed failed"
+exit "$status"

@@ -130,6 +130,25 @@ pub async fn backup(config: &Config, names: &[String]) -> u8 {
 /// SIGTERM or SIGINT.
 pub async fn run(config: &Config) -> u8 {
     warn_retention_pending(config);
+    for (name, storage) in &config.storage {
+        match storage {
+            config::StorageConfig::S3(s3) => tracing::info!(
+                storage = %name,
+                bucket = %s3.bucket,
+                prefix = %s3.prefix,
+                endpoint = s3.endpoint.as_deref().unwrap_or("(AWS)"),
+                region = %s3.region,
+                credentials = if s3.credentials.is_some() { "static keys" } else { "AWS credential chain" },
+                "storage configured"
+            ),
+            config::StorageConfig::Local(local) => tracing::info!(
+                storage = %name,
+                path = %local.path.display(),
+                prefix = %local.prefix,
+                "storage configured"
+            ),
+        }
+    }
     for job in &config.jobs {
         tracing::info!(
             job = %job.name,
