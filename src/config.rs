@@ -57,8 +57,8 @@ pub fn load(file: Option<&Path>, env: &EnvVars) -> Result<Config, ConfigErrors> 
         }
         figment = figment.merge(Toml::file_exact(path));
     }
-    figment = figment.merge(env::PrefixedEnv::from_vars(env));
-    let (seed, mut errors) = env::SeedEnv::from_vars(env);
+    figment = figment.merge(env::prefixed(env));
+    let (seed, mut errors) = env::seed(env);
     figment = figment.merge(seed);
 
     let top: RawTop = match figment.extract_lossy() {

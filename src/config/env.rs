@@ -98,45 +98,53 @@ pub fn seed_hint(key: &str) -> Option<String> {
         .map(|(_, names)| format!("set {}", names[0]))
 }
 
-/// The seed tool's variables, resolved to config keys.
-#[derive(Clone, Default)]
-pub struct SeedEnv {
-    /// Config key -> (value, the variable(s) it came from).
+/// Configuration read from environment variables: config key -> (value,
+/// the variable(s) it came from), which error messages name.
+#[derive(Clone)]
+pub struct EnvProvider {
+    name: &'static str,
     values: BTreeMap<String, (Value, String)>,
+    /// The variable to name for a key that no variable set.
+    unknown_origin: fn(&str) -> String,
 }
 
-impl SeedEnv {
-    /// Resolves the variables, returning the conflicts it found.
-    pub fn from_vars(env: &EnvVars) -> (SeedEnv, Vec<ConfigError>) {
-        let mut seed = SeedEnv::default();
-        let mut errors = Vec::new();
-        for (key, names) in SEED_SETTINGS.iter().chain(SEED_GLOBALS) {
-            if let Some((name, value)) = pick(env, names, key, &mut errors) {
-                seed.insert(key, Value::from(value), name);
-            }
+/// The seed tool's variables, resolved to config keys, and the conflicts
+/// found among their aliases.
+pub fn seed(env: &EnvVars) -> (EnvProvider, Vec<ConfigError>) {
+    let mut seed = EnvProvider {
+        name: "the seed environment variables",
+        values: BTreeMap::new(),
+        unknown_origin: str::to_string,
+    };
+    let mut errors = Vec::new();
+    for (key, names) in SEED_SETTINGS.iter().chain(SEED_GLOBALS) {
+        if let Some((name, value)) = pick(env, names, key, &mut errors) {
+            seed.insert(key, Value::from(value), name);
         }
-        seed.compose_conninfo(env, &mut errors);
-        if let Some(opts) = non_empty(env, EXTRA_OPTS) {
-            let args = opts
-                .split_whitespace()
-                .map(|a| Value::from(a.to_string()))
-                .collect::<Vec<_>>();
-            seed.insert(
-                "jobs.default.pg_dump_args",
-                Value::from(args),
-                EXTRA_OPTS.into(),
-            );
-        }
-        if seed.describes_job() {
-            let origin = "the seed environment variables".to_string();
-            seed.insert("storage.default.type", Value::from("s3"), origin.clone());
-            let store = vec![Value::from(SEED_JOB.to_string())];
-            seed.insert("jobs.default.storage", Value::from(store), origin.clone());
-            seed.insert("jobs.default.naming", Value::from("legacy"), origin);
-        }
-        (seed, errors)
     }
+    seed.compose_conninfo(env, &mut errors);
+    if let Some(opts) = non_empty(env, EXTRA_OPTS) {
+        let args = opts
+            .split_whitespace()
+            .map(|a| Value::from(a.to_string()))
+            .collect::<Vec<_>>();
+        seed.insert(
+            "jobs.default.pg_dump_args",
+            Value::from(args),
+            EXTRA_OPTS.into(),
+        );
+    }
+    if seed.describes_job() {
+        let origin = "the seed environment variables".to_string();
+        seed.insert("storage.default.type", Value::from("s3"), origin.clone());
+        let store = vec![Value::from(SEED_JOB.to_string())];
+        seed.insert("jobs.default.storage", Value::from(store), origin.clone());
+        seed.insert("jobs.default.naming", Value::from("legacy"), origin);
+    }
+    (seed, errors)
+}
 
+impl EnvProvider {
     fn insert(&mut self, key: &str, value: Value, origin: String) {
         self.values.insert(key.to_string(), (value, origin));
     }
@@ -206,62 +214,32 @@ fn non_empty<'a>(env: &'a EnvVars, name: &str) -> Option<&'a str> {
     env.get(name).map(String::as_str).filter(|v| !v.is_empty())
 }
 
-impl Provider for SeedEnv {
-    fn metadata(&self) -> Metadata {
-        let origins: Arc<BTreeMap<String, String>> = Arc::new(
-            self.values
-                .iter()
-                .map(|(k, (_, o))| (k.clone(), o.clone()))
-                .collect(),
-        );
-        Metadata::named("the seed environment variables").interpolater(
-            move |_: &Profile, keys: &[&str]| {
-                let key = keys.join(".");
-                origins.get(&key).cloned().unwrap_or(key)
-            },
-        )
-    }
-
-    fn data(&self) -> Result<Map<Profile, Dict>, Error> {
-        let mut dict = Dict::new();
-        for (key, (value, _)) in &self.values {
-            dict = merge_nested(dict, key, value.clone());
-        }
-        Ok(Profile::Default.collect(dict))
-    }
-}
-
 /// `KEEPSAKE_JOBS__SHOP__SCHEDULE` -> `jobs.shop.schedule`. Values stay
 /// strings (a `[...]` value is parsed as a list), so a bucket named `123`
 /// is not turned into a number.
-#[derive(Clone)]
-pub struct PrefixedEnv {
-    values: BTreeMap<String, (Value, String)>,
-}
-
-impl PrefixedEnv {
-    pub fn from_vars(env: &EnvVars) -> PrefixedEnv {
-        let values = env
-            .iter()
-            .filter(|(k, v)| {
-                k.starts_with(PREFIX) && !NOT_KEYS.contains(&k.as_str()) && !v.is_empty()
-            })
-            .map(|(k, v)| {
-                let key = k[PREFIX.len()..].to_ascii_lowercase().replace("__", ".");
-                let value = if v.trim_start().starts_with('[') {
-                    v.parse::<Value>()
-                        .unwrap_or_else(|_| Value::from(v.clone()))
-                } else {
-                    Value::from(v.clone())
-                };
-                (key, (value, k.clone()))
-            })
-            .collect();
-        PrefixedEnv { values }
+pub fn prefixed(env: &EnvVars) -> EnvProvider {
+    let values = env
+        .iter()
+        .filter(|(k, v)| k.starts_with(PREFIX) && !NOT_KEYS.contains(&k.as_str()) && !v.is_empty())
+        .map(|(k, v)| {
+            let key = k[PREFIX.len()..].to_ascii_lowercase().replace("__", ".");
+            let value = if v.trim_start().starts_with('[') {
+                v.parse::<Value>()
+                    .unwrap_or_else(|_| Value::from(v.clone()))
+            } else {
+                Value::from(v.clone())
+            };
+            (key, (value, k.clone()))
+        })
+        .collect();
+    EnvProvider {
+        name: "KEEPSAKE_ environment variables",
+        values,
+        unknown_origin: |key| format!("{PREFIX}{}", key.to_ascii_uppercase().replace('.', "__")),
     }
 }
 
-impl Provider for PrefixedEnv {
+impl Provider for EnvProvider {
     fn metadata(&self) -> Metadata {
         let origins: Arc<BTreeMap<String, String>> = Arc::new(
             self.values
@@ -269,14 +247,11 @@ impl Provider for PrefixedEnv {
                 .map(|(k, (_, o))| (k.clone(), o.clone()))
                 .collect(),
         );
-        Metadata::named("KEEPSAKE_ environment variables").interpolater(
-            move |_: &Profile, keys: &[&str]| {
-                let key = keys.join(".");
-                origins.get(&key).cloned().unwrap_or_else(|| {
-                    format!("{PREFIX}{}", key.to_ascii_uppercase().replace('.', "__"))
-                })
-            },
-        )
+        let unknown = self.unknown_origin;
+        Metadata::named(self.name).interpolater(move |_: &Profile, keys: &[&str]| {
+            let key = keys.join(".");
+            origins.get(&key).cloned().unwrap_or_else(|| unknown(&key))
+        })
     }
 
     fn data(&self) -> Result<Map<Profile, Dict>, Error> {
@@ -325,7 +300,7 @@ mod tests {
             .collect()
     }
 
-    fn value_of(seed: &SeedEnv, key: &str) -> Option<String> {
+    fn value_of(seed: &EnvProvider, key: &str) -> Option<String> {
         seed.values.get(key).map(|(v, _)| match v {
             Value::String(_, s) => s.clone(),
             other => format!("{other:?}"),
@@ -334,7 +309,7 @@ mod tests {
 
     #[test]
     fn seed_variables_map_to_the_default_job() {
-        let (seed, errors) = SeedEnv::from_vars(&vars(&[
+        let (seed, errors) = seed(&vars(&[
             ("POSTGRES_CONNECTION_STRING", "postgres://u:p@h/db"),
             ("S3_BUCKET", "123"),
             ("S3_PATH", "nightly"),
@@ -352,7 +327,7 @@ mod tests {
 
     #[test]
     fn aliases_agree_or_conflict() {
-        let (seed, errors) = SeedEnv::from_vars(&vars(&[
+        let (seed, errors) = seed(&vars(&[
             ("S3_PATH", "a"),
             ("S3_PREFIX", "a"),
             ("BACKUP_INTERVAL", "0 3 * * *"),
@@ -369,7 +344,7 @@ mod tests {
 
     #[test]
     fn alias_alone_is_enough() {
-        let (seed, errors) = SeedEnv::from_vars(&vars(&[("S3_ENDPOINT", "http://x:9000")]));
+        let (seed, errors) = seed(&vars(&[("S3_ENDPOINT", "http://x:9000")]));
         assert!(errors.is_empty());
         assert_eq!(
             value_of(&seed, "storage.default.endpoint").unwrap(),
@@ -379,7 +354,7 @@ mod tests {
 
     #[test]
     fn split_connection_variables_compose_a_conninfo() {
-        let (seed, errors) = SeedEnv::from_vars(&vars(&[
+        let (seed, errors) = seed(&vars(&[
             ("POSTGRES_HOST", "db"),
             ("POSTGRES_PORT", "5433"),
             ("POSTGRES_USER", "o'brien"),
@@ -394,7 +369,7 @@ mod tests {
 
     #[test]
     fn connection_string_and_split_variables_conflict() {
-        let (_, errors) = SeedEnv::from_vars(&vars(&[
+        let (_, errors) = seed(&vars(&[
             ("POSTGRES_CONNECTION_STRING", "postgres://h/db"),
             ("POSTGRES_HOST", "db"),
         ]));
@@ -404,13 +379,13 @@ mod tests {
 
     #[test]
     fn logging_alone_does_not_create_a_job() {
-        let (seed, _) = SeedEnv::from_vars(&vars(&[("LOG_LEVEL", "debug"), ("S3_PATH", "")]));
+        let (seed, _) = seed(&vars(&[("LOG_LEVEL", "debug"), ("S3_PATH", "")]));
         assert!(!seed.describes_job());
     }
 
     #[test]
     fn prefixed_variables_nest_and_keep_strings() {
-        let env = PrefixedEnv::from_vars(&vars(&[
+        let env = prefixed(&vars(&[
             ("KEEPSAKE_STORAGE__OFF__BUCKET", "007"),
             ("KEEPSAKE_JOBS__SHOP__STORAGE", "[a, b]"),
             ("KEEPSAKE_CONFIG", "/x.toml"),
