@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use crate::config::{self, Config, ConfigErrors};
 use crate::destination::Store;
 use crate::job::{self, Target};
+use tokio_util::sync::CancellationToken;
 
 /// Exit code when a backup did not fully succeed.
 pub const EXIT_BACKUP_FAILED: u8 = 4;
@@ -37,8 +38,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the agent (validates the configuration and waits for a signal;
-    /// scheduling arrives in a later release).
+    /// Run the agent: every job on its schedule until SIGTERM or SIGINT;
+    /// the config file is reloaded when it changes and on SIGHUP.
     Run,
     /// Back up now; exits 0 only if every backup fully succeeded.
     Backup {
@@ -46,24 +47,35 @@ pub enum Command {
         #[arg(long = "job", value_name = "NAME")]
         jobs: Vec<String>,
     },
+    /// Apply the retention rules now, or show what they would delete.
+    Prune {
+        /// Only this job (repeatable). Default: every job.
+        #[arg(long = "job", value_name = "NAME")]
+        jobs: Vec<String>,
+        /// Print the plan; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Validate the configuration and print it, secrets shown as ***.
     Check,
 }
 
-/// Loads the configuration from the CLI's file and the process environment.
-pub fn load_config(cli: &Cli) -> Result<Config, ConfigErrors> {
-    let env = config::process_env();
-    let file = config::choose_file(cli.config.as_deref(), &env);
-    config::load(file.as_deref(), &env)
+/// Where the configuration comes from: a file (maybe) and the environment.
+pub struct Source {
+    pub file: Option<PathBuf>,
+    pub env: config::EnvVars,
 }
 
-/// Says plainly that this release does not delete old backups yet.
-fn warn_retention_pending(config: &Config) {
-    for job in config.jobs.iter().filter(|j| j.retention.has_rules()) {
-        tracing::warn!(
-            job = %job.name,
-            "retention rules are validated but not applied by this release; no backup is deleted"
-        );
+impl Source {
+    /// The CLI's file and the process environment.
+    pub fn of(cli: &Cli) -> Source {
+        let env = config::process_env();
+        let file = config::choose_file(cli.config.as_deref(), &env);
+        Source { file, env }
+    }
+
+    pub fn load(&self) -> Result<Config, ConfigErrors> {
+        config::load(self.file.as_deref(), &self.env)
     }
 }
 
@@ -88,32 +100,52 @@ async fn open_targets(
     stores
 }
 
-/// `keepsake backup [--job NAME]...`
-pub async fn backup(config: &Config, names: &[String]) -> u8 {
+/// The named jobs (all when none is named), or None after logging the
+/// unknown names.
+fn select_jobs<'a>(config: &'a Config, names: &[String]) -> Option<Vec<&'a config::JobConfig>> {
     let unknown: Vec<&String> = names.iter().filter(|n| config.job(n).is_none()).collect();
     if !unknown.is_empty() {
         let known: Vec<&str> = config.jobs.iter().map(|j| j.name.as_str()).collect();
         tracing::error!(unknown = ?unknown, known = ?known, "no such job");
-        return 1;
+        return None;
     }
-    let jobs: Vec<&config::JobConfig> = config
-        .jobs
+    Some(
+        config
+            .jobs
+            .iter()
+            .filter(|j| names.is_empty() || names.contains(&j.name))
+            .collect(),
+    )
+}
+
+fn targets_of(job: &config::JobConfig, stores: &BTreeMap<String, Arc<Store>>) -> Vec<Target> {
+    job.storage
         .iter()
-        .filter(|j| names.is_empty() || names.contains(&j.name))
-        .collect();
-    warn_retention_pending(config);
+        .map(|name| Target {
+            name: name.clone(),
+            store: Arc::clone(&stores[name]),
+        })
+        .collect()
+}
+
+/// `keepsake backup [--job NAME]...`: SIGTERM or SIGINT aborts cleanly.
+pub async fn backup(config: &Config, names: &[String]) -> u8 {
+    let Some(jobs) = select_jobs(config, names) else {
+        return 1;
+    };
     let stores = open_targets(config, &jobs).await;
+    let cancel = CancellationToken::new();
+    let on_signal = cancel.clone();
+    tokio::spawn(async move {
+        if let Ok(signal) = wait_for_signal().await {
+            tracing::warn!(signal, "aborting the backup");
+            on_signal.cancel();
+        }
+    });
     let mut failed = 0;
     for job in &jobs {
-        let targets: Vec<Target> = job
-            .storage
-            .iter()
-            .map(|name| Target {
-                name: name.clone(),
-                store: Arc::clone(&stores[name]),
-            })
-            .collect();
-        if let Err(e) = job::run_once(job, &targets, jiff::Timestamp::now()).await {
+        let targets = targets_of(job, &stores);
+        if let Err(e) = job::run_job(job, &targets, jiff::Timestamp::now(), &cancel).await {
             tracing::error!(job = %job.name, error = %e, "backup failed");
             failed += 1;
         }
@@ -126,10 +158,51 @@ pub async fn backup(config: &Config, names: &[String]) -> u8 {
     }
 }
 
-/// `keepsake run`: for now, log the effective configuration and wait for
-/// SIGTERM or SIGINT.
-pub async fn run(config: &Config) -> u8 {
-    warn_retention_pending(config);
+/// `keepsake prune [--job NAME]... [--dry-run]`: prints, per job and
+/// storage, every backup with KEEP (and why) or DELETE.
+pub async fn prune(config: &Config, names: &[String], dry_run: bool) -> u8 {
+    let Some(jobs) = select_jobs(config, names) else {
+        return 1;
+    };
+    let stores = open_targets(config, &jobs).await;
+    let mut failed = false;
+    for job in &jobs {
+        for target in targets_of(job, &stores) {
+            let now = jiff::Timestamp::now();
+            match crate::prune::prune(job, &target.name, &target.store, now, dry_run).await {
+                Ok(report) => {
+                    println!(
+                        "job {} in storage {} ({}):",
+                        job.name,
+                        target.name,
+                        target.store.describe()
+                    );
+                    for d in &report.decisions {
+                        if d.deleted() {
+                            let verb = if dry_run { "would delete" } else { "DELETE" };
+                            println!("  {verb:<12} {}", d.backup.key);
+                        } else {
+                            let why: Vec<String> = d.keep.iter().map(ToString::to_string).collect();
+                            println!("  {:<12} {} ({})", "KEEP", d.backup.key, why.join(", "));
+                        }
+                    }
+                    if report.decisions.is_empty() {
+                        println!("  (no backups)");
+                    }
+                    failed |= report.failed > 0;
+                }
+                Err(e) => {
+                    tracing::error!(job = %job.name, storage = %target.name, error = %e, "cannot list the backups");
+                    failed = true;
+                }
+            }
+        }
+    }
+    if failed { EXIT_BACKUP_FAILED } else { 0 }
+}
+
+/// Logs what the agent runs, secrets redacted.
+fn log_effective_config(config: &Config) {
     for (name, storage) in &config.storage {
         match storage {
             config::StorageConfig::S3(s3) => tracing::info!(
@@ -154,26 +227,71 @@ pub async fn run(config: &Config) -> u8 {
             job = %job.name,
             database = %job.database_display,
             schedule = job.schedule.as_ref().map_or("(on demand)", |s| s.expr.as_str()),
+            timezone = %job.timezone.name,
             storage = ?job.storage,
             format = ?job.format,
             compression = ?job.compression.kind,
             "job configured"
         );
     }
-    tracing::info!(
-        jobs = config.jobs.len(),
-        "keepsake agent started; waiting for a signal"
-    );
-    match wait_for_signal().await {
-        Ok(signal) => {
-            tracing::info!(signal, "stopping");
-            0
+}
+
+/// `keepsake run`: the agent, until SIGTERM or SIGINT; reloads the config
+/// file when it changes and on SIGHUP.
+pub async fn run(config: Config, source: &Source) -> u8 {
+    use tokio::signal::unix::{SignalKind, signal};
+    log_effective_config(&config);
+    let (mut term, mut int, mut hup) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) {
+        (Ok(t), Ok(i), Ok(h)) => (t, i, h),
+        _ => {
+            tracing::error!("cannot listen for signals");
+            return 1;
         }
-        Err(e) => {
-            tracing::error!(error = %e, "cannot listen for signals");
-            1
+    };
+    let mut watch = match &source.file {
+        Some(file) => match crate::reload::ConfigWatch::start(file) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!(file = %file.display(), error = %e, "cannot watch the config file; reload with SIGHUP");
+                None
+            }
+        },
+        None => None,
+    };
+    let mut agent = crate::agent::Agent::start(config, Arc::new(crate::clock::SystemClock)).await;
+    loop {
+        let changed = async {
+            match watch.as_mut() {
+                Some(w) => w.changed().await,
+                None => std::future::pending().await,
+            }
+        };
+        let why = tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => "SIGHUP",
+            _ = changed => "the config file changed",
+        };
+        tracing::info!(reason = why, "reloading the configuration");
+        match source.load() {
+            Ok(new) => {
+                log_effective_config(&new);
+                agent.apply(new).await;
+            }
+            Err(errors) => {
+                for e in &errors.0 {
+                    tracing::error!(problem = %e, "the new configuration is invalid; the running one stays");
+                }
+            }
         }
     }
+    tracing::info!("stopping: no new backups start");
+    agent.shutdown().await;
+    0
 }
 
 async fn wait_for_signal() -> std::io::Result<&'static str> {

@@ -24,7 +24,7 @@ use figment::{Figment, Metadata, Profile, Source};
 pub use env::{EnvVars, process_env};
 pub use error::{ConfigError, ConfigErrors, ErrorKind};
 pub use model::*;
-use raw::{RawJob, RawLog, RawStorage, RawTop};
+use raw::{RawAgent, RawJob, RawLog, RawStorage, RawTop};
 use validate::{Context, RawSections};
 
 /// Used when neither `--config` nor `KEEPSAKE_CONFIG` names a file and it exists.
@@ -73,6 +73,12 @@ pub fn load(file: Option<&Path>, env: &EnvVars) -> Result<Config, ConfigErrors> 
         match figment.extract_inner_lossy::<RawLog>("log") {
             Ok(log) => sections.log = log,
             Err(e) => errors.extend(from_figment(e, "log")),
+        }
+    }
+    if top.agent.is_some() {
+        match figment.extract_inner_lossy::<RawAgent>("agent") {
+            Ok(agent) => sections.agent = agent,
+            Err(e) => errors.extend(from_figment(e, "agent")),
         }
     }
     for name in top.storage.keys() {

@@ -95,6 +95,15 @@ impl Store {
         }
     }
 
+    /// Every key under `prefix` (ending in `/`, or empty for all), however
+    /// many pages the listing takes.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        match self {
+            Store::S3(s) => s.list(prefix).await,
+            Store::Local(l) => l.list(prefix).await,
+        }
+    }
+
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
         match self {
             Store::S3(s) => s.delete(key).await,

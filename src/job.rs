@@ -9,6 +9,7 @@ use bytes::Bytes;
 use jiff::Timestamp;
 use tokio::sync::mpsc;
 use tokio_util::io::SyncIoBridge;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::JobConfig;
 use crate::destination::{Store, StoreError, Upload};
@@ -20,6 +21,8 @@ use crate::source::{PgDump, SourceError};
 
 /// Chunks buffered between the compressor and the uploads.
 const CHANNEL_DEPTH: usize = 4;
+/// How long a failed backup waits for the dump reader to stop.
+const STAGE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 /// How many `-N` suffixes to try before giving up on a free key.
 const MAX_SEQ: u32 = 1000;
 
@@ -46,6 +49,8 @@ pub enum BackupError {
     NoFreeKey(String),
     #[error("the pipeline thread failed: {0}")]
     Panicked(String),
+    #[error("cancelled by shutdown; nothing was stored")]
+    Cancelled,
 }
 
 /// One stored copy of a backup.
@@ -128,18 +133,34 @@ async fn forward(mut rx: mpsc::Receiver<Bytes>, uploads: &mut [Upload]) -> Resul
     Ok(())
 }
 
-/// Runs one backup of `job` to `targets`, named after `now`.
+/// Runs `fut` unless `cancel` fires first.
+async fn unless_cancelled<T>(
+    cancel: &CancellationToken,
+    fut: impl Future<Output = Result<T, BackupError>>,
+) -> Result<T, BackupError> {
+    tokio::select! {
+        out = fut => out,
+        _ = cancel.cancelled() => Err(BackupError::Cancelled),
+    }
+}
+
+/// Runs one backup of `job` to `targets`, named after `now`. When `cancel`
+/// fires, pg_dump is killed and every upload aborted.
 pub async fn run_once(
     job: &JobConfig,
     targets: &[Target],
     now: Timestamp,
+    cancel: &CancellationToken,
 ) -> Result<Outcome, BackupError> {
     let started = Instant::now();
     tracing::info!(job = %job.name, database = %job.database_display, "backup started");
-    for target in targets {
-        target.store.preflight().await?;
-    }
-    let tools = pick_tools(job).await?;
+    let tools = unless_cancelled(cancel, async {
+        for target in targets {
+            target.store.preflight().await?;
+        }
+        pick_tools(job).await
+    })
+    .await?;
     tracing::info!(
         job = %job.name,
         server_version = %tools.server,
@@ -147,7 +168,7 @@ pub async fn run_once(
         pg_dump = %tools.pg_dump.path.display(),
         "dumping with the oldest pg_dump that fits the server"
     );
-    let name = free_name(job, targets, now).await?;
+    let name = unless_cancelled(cancel, free_name(job, targets, now)).await?;
     let keys: Vec<String> = targets.iter().map(|t| layout(job, t).key(&name)).collect();
 
     let (mut source, stdout) = PgDump::spawn(&tools.pg_dump, job)?;
@@ -163,15 +184,28 @@ pub async fn run_once(
         pipeline::run(&mut input, compression, ChunkSink::new(tx))
     });
 
-    let streamed = forward(rx, &mut uploads).await;
-    if streamed.is_err() {
+    let streamed = unless_cancelled(cancel, async {
+        forward(rx, &mut uploads).await.map_err(BackupError::Store)
+    })
+    .await;
+    let staged = if streamed.is_err() {
         source.kill().await;
-    }
-    let staged = stage.await;
+        // The thread ends when the pipe closes; a child of pg_dump that
+        // kept it open must not hold the failure (or a shutdown) hostage.
+        match tokio::time::timeout(STAGE_GRACE, stage).await {
+            Ok(joined) => joined,
+            Err(_) => {
+                tracing::warn!(job = %job.name, "the dump reader did not stop; leaving it behind");
+                Ok(Err(std::io::Error::other("abandoned")))
+            }
+        }
+    } else {
+        stage.await
+    };
     let exited = source.finish().await;
 
     let verdict = match (streamed, staged, exited) {
-        (Err(store), _, _) => Err(BackupError::Store(store)),
+        (Err(e), _, _) => Err(e),
         (Ok(()), _, Err(source)) => Err(BackupError::Source(source)),
         (Ok(()), Err(join), Ok(())) => Err(BackupError::Panicked(join.to_string())),
         (Ok(()), Ok(Err(io)), Ok(())) => Err(BackupError::Pipeline(io)),
@@ -207,6 +241,37 @@ pub async fn run_once(
         summary,
         duration_ms,
     })
+}
+
+/// One scheduled or requested run: the backup, then, only if it fully
+/// succeeded, retention in every storage it was written to.
+pub async fn run_job(
+    job: &JobConfig,
+    targets: &[Target],
+    now: Timestamp,
+    cancel: &CancellationToken,
+) -> Result<Outcome, BackupError> {
+    let outcome = run_once(job, targets, now, cancel).await?;
+    if job.retention.has_rules() {
+        for target in targets {
+            match crate::prune::prune(job, &target.name, &target.store, Timestamp::now(), false)
+                .await
+            {
+                Ok(report) => tracing::info!(
+                    job = %job.name,
+                    storage = %target.name,
+                    kept = report.decisions.len() - report.deleted - report.failed,
+                    deleted = report.deleted,
+                    failed = report.failed,
+                    "retention applied"
+                ),
+                Err(e) => {
+                    tracing::error!(job = %job.name, storage = %target.name, error = %e, "retention could not list the backups")
+                }
+            }
+        }
+    }
+    Ok(outcome)
 }
 
 /// Completes every upload, then writes its manifest. A copy whose manifest

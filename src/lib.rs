@@ -23,7 +23,9 @@
 //! Secrets ([`secrecy::SecretString`]) print as redacted in `Debug` output
 //! and never reach logs, errors or a child's command line.
 
+pub mod agent;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod conninfo;
 pub mod destination;
@@ -33,5 +35,8 @@ pub mod manifest;
 pub mod naming;
 pub mod pgtools;
 pub mod pipeline;
+pub mod prune;
+pub mod reload;
+pub mod retention;
 pub mod schedule;
 pub mod source;

@@ -15,7 +15,8 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    let config = match cli::load_config(&cli) {
+    let source = cli::Source::of(&cli);
+    let config = match source.load() {
         Ok(config) => config,
         Err(errors) => {
             eprint!("keepsake: {errors}");
@@ -35,8 +36,9 @@ fn main() -> ExitCode {
     };
     let code = runtime.block_on(async {
         match &cli.command {
-            Command::Run => cli::run(&config).await,
+            Command::Run => cli::run(config, &source).await,
             Command::Backup { jobs } => cli::backup(&config, jobs).await,
+            Command::Prune { jobs, dry_run } => cli::prune(&config, jobs, *dry_run).await,
             Command::Check => unreachable!("handled above"),
         }
     });

@@ -1,14 +1,139 @@
-//! `keepsake run` starts, logs its redacted configuration, and stops
-//! cleanly (exit 0) on SIGTERM.
+//! `keepsake run`, the agent, as a real process against real services: jobs
+//! on second-level schedules, no overlap, a concurrency limit, reloads in
+//! the running process, and a graceful stop that leaves nothing partial.
 
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::process::Stdio;
-use std::sync::mpsc;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
+
+/// A running agent whose log lines are collected as they come.
+struct Agent {
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Agent {
+    fn spawn(mut cmd: std::process::Command) -> Agent {
+        cmd.arg("run").stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&log);
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Agent { child, log }
+    }
+
+    fn text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    fn count(&self, needle: &str) -> usize {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(needle))
+            .count()
+    }
+
+    /// Polls until `cond` holds, failing with the log after `secs`.
+    fn wait_for(&mut self, what: &str, secs: u64, cond: impl Fn(&Agent) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while !cond(self) {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!(
+                    "the agent exited ({status}) while waiting for {what}:\n{}",
+                    self.text()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}:\n{}",
+                self.text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let status = std::process::Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// SIGTERM, then the exit code (within `secs`).
+    fn stop(&mut self, secs: u64) -> Option<i32> {
+        self.signal("-TERM");
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // Let the reader thread take the last lines.
+                std::thread::sleep(Duration::from_millis(100));
+                return status.code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the agent did not stop:\n{}",
+                self.text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// Writes `text` to `path` the way editors do: a temp file renamed over it.
+fn replace_file(path: &Path, text: &str) {
+    let temp = path.with_extension("tmp");
+    std::fs::write(&temp, text).unwrap();
+    std::fs::rename(&temp, path).unwrap();
+}
+
+fn storage_toml(bucket: &str) -> String {
+    format!(
+        r#"
+[storage.s3]
+type = "s3"
+bucket = "{bucket}"
+endpoint = "{}"
+access_key_id = "{S3_KEY}"
+secret_access_key = "{S3_SECRET}"
+"#,
+        s3_url()
+    )
+}
+
+fn job_toml(name: &str, db: &str, schedule: &str, extra: &str) -> String {
+    format!(
+        "\n[jobs.{name}]\ndatabase = \"{}\"\nschedule = \"{schedule}\"\n{extra}\n",
+        db_url(db)
+    )
+}
+
+async fn backups_of(bucket: &str, job: &str) -> usize {
+    keys(bucket)
+        .await
+        .iter()
+        .filter(|k| k.starts_with(&format!("{job}/")) && k.ends_with(".sql.gz"))
+        .count()
+}
 
 #[test]
 fn run_logs_the_config_and_stops_on_sigterm() {
@@ -19,61 +144,215 @@ fn run_logs_the_config_and_stops_on_sigterm() {
         "backups",
         "nightly",
     );
-    cmd.env("BACKUP_RETENTION_DAYS", "7")
-        .arg("run")
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let (tx, rx) = mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut log = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !log
-        .iter()
-        .any(|l: &String| l.contains("keepsake agent started"))
-    {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) => log.push(line),
-            Err(_) => panic!("the agent did not start:\n{}", log.join("\n")),
-        }
-    }
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let code = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status.code();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the agent did not stop on SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    while let Ok(line) = rx.recv_timeout(Duration::from_secs(2)) {
-        log.push(line);
-    }
-    let log = log.join("\n");
-    assert_eq!(code, Some(0), "{log}");
+    let mut agent = Agent::spawn(cmd);
+    agent.wait_for("the start", 20, |a| a.count("keepsake agent started") == 1);
+    assert_eq!(agent.stop(20), Some(0), "{}", agent.text());
+    let log = agent.text();
     assert!(
         log.contains("job configured") && log.contains("storage configured"),
         "{log}"
     );
     assert!(log.contains("postgres://app:***@db:5432/shop"), "{log}");
     assert!(
-        log.contains("retention rules are validated but not applied"),
+        log.contains("next run scheduled job=default next_run=2"),
         "{log}"
     );
-    assert!(log.contains("stopping"), "{log}");
+    assert!(log.contains("keepsake agent stopped"), "{log}");
     for secret in ["Agent-Pw-77", S3_SECRET] {
         assert!(!log.contains(secret), "{secret} logged:\n{log}");
     }
+}
+
+#[tokio::test]
+async fn two_jobs_on_second_schedules_both_back_up() {
+    let db = sample_db("twojobs");
+    let bucket = bucket("twojobs").await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("keepsake.toml");
+    let text = storage_toml(&bucket)
+        + "[agent]\nmax_concurrent = 2\n"
+        + &job_toml("fast", &db, "* * * * * *", "")
+        + &job_toml("slow", &db, "*/2 * * * * *", "timezone = \"Europe/Berlin\"");
+    std::fs::write(&config, text).unwrap();
+    let mut cmd = keepsake(None);
+    cmd.arg("-c").arg(&config);
+    let mut agent = Agent::spawn(cmd);
+    agent.wait_for("two backups of each job", 60, |a| {
+        a.count("backup finished job=fast") >= 2 && a.count("backup finished job=slow") >= 2
+    });
+    assert_eq!(agent.stop(30), Some(0), "{}", agent.text());
+    assert!(backups_of(&bucket, "fast").await >= 2);
+    assert!(backups_of(&bucket, "slow").await >= 2);
+    assert!(
+        agent.text().contains("+01:00[Europe/Berlin]"),
+        "next runs are shown in the job's zone"
+    );
+    assert_eq!(open_uploads(&bucket).await, 0);
+}
+
+/// Every pg_dump run is slower than the schedule; with max_concurrent = 1
+/// no two runs, of one job or of two, may ever overlap.
+#[tokio::test]
+async fn runs_never_overlap_and_respect_max_concurrent() {
+    let db = sample_db("overlap");
+    let bucket = bucket("overlap").await;
+    let dir = tempfile::tempdir().unwrap();
+    let marks = dir.path().join("marks.log");
+    let body = format!(
+        "case \"$1\" in --version) exec {real} \"$@\";; esac\n\
+         echo start >> '{m}'\n{real} \"$@\"\nrc=$?\nsleep 1.5\necho end >> '{m}'\nexit $rc",
+        real = real_pg_dump(),
+        m = marks.display()
+    );
+    script(dir.path(), "pg_dump", &body);
+    let config = dir.path().join("keepsake.toml");
+    let text = storage_toml(&bucket)
+        + "[agent]\nmax_concurrent = 1\n"
+        + &job_toml("a", &db, "* * * * * *", "")
+        + &job_toml("b", &db, "* * * * * *", "");
+    std::fs::write(&config, text).unwrap();
+    let mut cmd = keepsake(Some(dir.path()));
+    cmd.arg("-c").arg(&config);
+    let mut agent = Agent::spawn(cmd);
+    agent.wait_for("three finished backups and a skipped run", 60, |a| {
+        a.count("backup finished") >= 3 && a.count("this run is skipped") >= 1
+    });
+    assert!(
+        agent.count("waiting for a free backup slot") >= 1,
+        "{}",
+        agent.text()
+    );
+    assert_eq!(agent.stop(30), Some(0), "{}", agent.text());
+    let marks = std::fs::read_to_string(&marks).unwrap();
+    let lines: Vec<&str> = marks.lines().collect();
+    for pair in lines.windows(2) {
+        assert_ne!(pair[0], pair[1], "two runs overlapped:\n{marks}");
+    }
+    assert_eq!(lines.first(), Some(&"start"));
+}
+
+#[tokio::test]
+async fn reloads_add_change_remove_and_survive_a_broken_file() {
+    let db = sample_db("reload");
+    let bucket = bucket("reload").await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("keepsake.toml");
+    let base = storage_toml(&bucket);
+    std::fs::write(
+        &config,
+        base.clone() + &job_toml("a", &db, "* * * * * *", ""),
+    )
+    .unwrap();
+    let mut cmd = keepsake(None);
+    cmd.arg("-c").arg(&config);
+    let mut agent = Agent::spawn(cmd);
+    let pid = agent.child.id();
+    agent.wait_for("a backup of a", 30, |a| {
+        a.count("backup finished job=a") >= 1
+    });
+
+    // Add a job, by rename as editors save.
+    replace_file(
+        &config,
+        &(base.clone()
+            + &job_toml("a", &db, "* * * * * *", "")
+            + &job_toml("b", &db, "* * * * * *", "")),
+    );
+    agent.wait_for("b added", 30, |a| a.count(r#"added=["b"]"#) == 1);
+    agent.wait_for("a backup of b", 30, |a| {
+        a.count("backup finished job=b") >= 1
+    });
+
+    // Change a's schedule; b is untouched.
+    replace_file(
+        &config,
+        &(base.clone()
+            + &job_toml("a", &db, "*/2 * * * * *", "")
+            + &job_toml("b", &db, "* * * * * *", "")),
+    );
+    agent.wait_for("a changed", 30, |a| {
+        a.count(r#"changed=["a"] removed=[] unchanged=1"#) == 1
+    });
+
+    // Remove b.
+    replace_file(
+        &config,
+        &(base.clone() + &job_toml("a", &db, "*/2 * * * * *", "")),
+    );
+    agent.wait_for("b removed", 30, |a| a.count(r#"removed=["b"]"#) == 1);
+    let b_runs = agent.count("backup started job=b");
+
+    // A broken file is refused; a keeps running on the old configuration.
+    replace_file(&config, &(base.clone() + "[jobs.a\n"));
+    agent.wait_for("the broken file refused", 30, |a| {
+        a.count("the new configuration is invalid") >= 1
+    });
+    let a_before = agent.count("backup finished job=a");
+    agent.wait_for("a backs up after the broken file", 30, |a| {
+        a.count("backup finished job=a") > a_before
+    });
+    assert!(
+        agent.text().contains("TOML parse error at line"),
+        "{}",
+        agent.text()
+    );
+
+    // SIGHUP reloads too (nothing changed: the file is still broken).
+    agent.signal("-HUP");
+    agent.wait_for("SIGHUP handled", 30, |a| a.count("reason=\"SIGHUP\"") == 1);
+
+    assert_eq!(agent.child.id(), pid);
+    assert!(
+        agent.child.try_wait().unwrap().is_none(),
+        "the same process runs throughout"
+    );
+    assert_eq!(agent.stop(30), Some(0), "{}", agent.text());
+    assert_eq!(
+        agent.count("backup started job=b"),
+        b_runs,
+        "a removed job is no longer scheduled"
+    );
+}
+
+/// SIGTERM while a large backup streams: after shutdown_timeout it is
+/// aborted, and the store holds no object and no open multipart upload.
+#[tokio::test]
+async fn sigterm_during_a_large_backup_leaves_nothing_behind() {
+    let db = create_db("sigterm");
+    add_bulk(&db, 250_000);
+    let bucket = bucket("sigterm").await;
+    let dir = tempfile::tempdir().unwrap();
+    // The whole dump is written, then pg_dump hangs before exiting.
+    let body = format!(
+        "case \"$1\" in --version) exec {real} \"$@\";; esac\n{real} \"$@\"\nexec sleep 60",
+        real = real_pg_dump()
+    );
+    script(dir.path(), "pg_dump", &body);
+    let config = dir.path().join("keepsake.toml");
+    let text = storage_toml(&bucket)
+        + "[log]\nlevel = \"debug\"\n[agent]\nshutdown_timeout = \"1s\"\n"
+        + &job_toml(
+            "big",
+            &db,
+            "0 3 1 1 *",
+            "compression = \"none\"\nrun_on_start = true",
+        );
+    std::fs::write(&config, text).unwrap();
+    let mut cmd = keepsake(Some(dir.path()));
+    cmd.arg("-c").arg(&config);
+    let mut agent = Agent::spawn(cmd);
+    agent.wait_for("parts uploaded", 60, |a| a.count("part uploaded") >= 2);
+    let started = Instant::now();
+    assert_eq!(agent.stop(60), Some(0), "{}", agent.text());
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the stop took {:?}",
+        started.elapsed()
+    );
+    let log = agent.text();
+    assert!(log.contains("aborting them"), "{log}");
+    assert!(log.contains("multipart upload aborted"), "{log}");
+    assert!(log.contains("backup cancelled by shutdown"), "{log}");
+    assert_eq!(keys(&bucket).await, Vec::<String>::new());
+    assert_eq!(open_uploads(&bucket).await, 0);
 }

@@ -9,6 +9,7 @@ use common::*;
 use keepsake::config::{self, EnvVars};
 use keepsake::destination::Store;
 use keepsake::job::{self, Target};
+use tokio_util::sync::CancellationToken;
 
 fn load(toml: &str) -> config::Config {
     let dir = tempfile::tempdir().unwrap();
@@ -72,8 +73,12 @@ compression = "zstd"
     ));
     let targets = targets(&config).await;
     let now: jiff::Timestamp = "2026-11-28T03:00:00.250Z".parse().unwrap();
-    let first = job::run_once(&config.jobs[0], &targets, now).await.unwrap();
-    let second = job::run_once(&config.jobs[0], &targets, now).await.unwrap();
+    let first = job::run_once(&config.jobs[0], &targets, now, &CancellationToken::new())
+        .await
+        .unwrap();
+    let second = job::run_once(&config.jobs[0], &targets, now, &CancellationToken::new())
+        .await
+        .unwrap();
     assert_eq!(
         first.stored[0].key,
         "pg/shop/shop-2026-11-28_03-00-00.dump.zst"
@@ -114,9 +119,14 @@ database = "{}"
         db_url("database_that_does_not_exist")
     ));
     let targets = targets(&config).await;
-    let err = job::run_once(&config.jobs[0], &targets, jiff::Timestamp::now())
-        .await
-        .unwrap_err();
+    let err = job::run_once(
+        &config.jobs[0],
+        &targets,
+        jiff::Timestamp::now(),
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("does not exist"), "{err}");
     assert_eq!(files_under(root.path()), Vec::<String>::new());
 }
@@ -148,9 +158,14 @@ storage = ["disk", "s3"]
         url = db_url(&db)
     ));
     let targets = targets(&config).await;
-    let outcome = job::run_once(&config.jobs[0], &targets, jiff::Timestamp::now())
-        .await
-        .unwrap();
+    let outcome = job::run_once(
+        &config.jobs[0],
+        &targets,
+        jiff::Timestamp::now(),
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap();
     assert_eq!(outcome.stored.len(), 2);
     let on_disk = std::fs::read(root.path().join(&outcome.stored[0].key)).unwrap();
     let in_s3 = get(&bucket, &outcome.stored[1].key).await;

@@ -71,7 +71,11 @@ const SEED_SETTINGS: &[(&str, &[&str])] = &[
 const SEED_GLOBALS: &[(&str, &[&str])] = &[
     ("log.level", &["LOG_LEVEL"]),
     ("log.format", &["LOG_FORMAT"]),
+    ("agent.timezone", &["TZ"]),
 ];
+
+/// Settings that change the seed job but alone do not make one.
+const SEED_MODIFIERS: &[(&str, &[&str])] = &[("jobs.default.run_on_start", &["BACKUP_ON_START"])];
 
 /// The split-out connection variables, composed into a libpq conninfo.
 const PG_PARTS: &[(&str, &[&str])] = &[
@@ -117,7 +121,11 @@ pub fn seed(env: &EnvVars) -> (EnvProvider, Vec<ConfigError>) {
         unknown_origin: str::to_string,
     };
     let mut errors = Vec::new();
-    for (key, names) in SEED_SETTINGS.iter().chain(SEED_GLOBALS) {
+    for (key, names) in SEED_SETTINGS
+        .iter()
+        .chain(SEED_GLOBALS)
+        .chain(SEED_MODIFIERS)
+    {
         if let Some((name, value)) = pick(env, names, key, &mut errors) {
             seed.insert(key, Value::from(value), name);
         }
@@ -149,11 +157,12 @@ impl EnvProvider {
         self.values.insert(key.to_string(), (value, origin));
     }
 
-    /// True when any job setting (not just logging) is present.
+    /// True when any job setting (not just logging or a modifier) is present.
     pub fn describes_job(&self) -> bool {
-        self.values
-            .keys()
-            .any(|k| k.starts_with("jobs.") || k.starts_with("storage."))
+        self.values.keys().any(|k| {
+            (k.starts_with("jobs.") || k.starts_with("storage."))
+                && !SEED_MODIFIERS.iter().any(|(m, _)| m == k)
+        })
     }
 
     fn compose_conninfo(&mut self, env: &EnvVars, errors: &mut Vec<ConfigError>) {
@@ -379,7 +388,12 @@ mod tests {
 
     #[test]
     fn logging_alone_does_not_create_a_job() {
-        let (seed, _) = seed(&vars(&[("LOG_LEVEL", "debug"), ("S3_PATH", "")]));
+        let (seed, _) = seed(&vars(&[
+            ("LOG_LEVEL", "debug"),
+            ("S3_PATH", ""),
+            ("TZ", "Europe/Berlin"),
+            ("BACKUP_ON_START", "true"),
+        ]));
         assert!(!seed.describes_job());
     }
 

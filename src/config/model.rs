@@ -14,6 +14,7 @@ use crate::schedule::Schedule;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub log: LogSettings,
+    pub agent: AgentSettings,
     pub storage: BTreeMap<String, StorageConfig>,
     /// Sorted by name.
     pub jobs: Vec<JobConfig>,
@@ -23,6 +24,33 @@ impl Config {
     /// The job called `name`.
     pub fn job(&self, name: &str) -> Option<&JobConfig> {
         self.jobs.iter().find(|j| j.name == name)
+    }
+}
+
+/// `[agent]`
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentSettings {
+    /// Backups that may run at once; more wait their turn.
+    pub max_concurrent: usize,
+    /// How long running backups may take to finish on SIGTERM/SIGINT.
+    pub shutdown_timeout: std::time::Duration,
+    /// The zone of schedules that name none.
+    pub timezone: Zone,
+}
+
+/// A time zone with the name it was given.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Zone {
+    pub name: String,
+    pub tz: jiff::tz::TimeZone,
+}
+
+impl Zone {
+    pub fn utc() -> Zone {
+        Zone {
+            name: "UTC".into(),
+            tz: jiff::tz::TimeZone::UTC,
+        }
     }
 }
 
@@ -93,4 +121,8 @@ pub struct JobConfig {
     pub pg_dump_args: Vec<String>,
     pub retention: Retention,
     pub naming: Naming,
+    /// The zone the schedule and daily/weekly/monthly retention follow.
+    pub timezone: Zone,
+    /// Run once when the agent starts.
+    pub run_on_start: bool,
 }

@@ -44,6 +44,15 @@ pub struct RawLog {
     pub format: Option<String>,
 }
 
+/// `[agent]`: how the daemon runs its jobs.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAgent {
+    pub max_concurrent: Option<u32>,
+    pub shutdown_timeout: Option<String>,
+    pub timezone: Option<String>,
+}
+
 /// `[storage.NAME]`, selected by its `type` key.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
@@ -91,6 +100,8 @@ pub struct RawJob {
     pub pg_dump_args: Option<Vec<String>>,
     pub retention: Option<RawRetention>,
     pub naming: Option<Naming>,
+    pub timezone: Option<String>,
+    pub run_on_start: Option<bool>,
 }
 
 /// `retention = { ... }` of a job. No rule at all means keep every backup.
@@ -126,6 +137,8 @@ impl RawRetention {
 pub struct RawTop {
     #[serde(default)]
     pub log: Option<figment::value::Value>,
+    #[serde(default)]
+    pub agent: Option<figment::value::Value>,
     #[serde(default)]
     pub storage: std::collections::BTreeMap<String, figment::value::Value>,
     #[serde(default)]

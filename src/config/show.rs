@@ -12,6 +12,7 @@ const HIDDEN: &str = "***";
 #[derive(Serialize)]
 struct View<'a> {
     log: LogView<'a>,
+    agent: AgentView<'a>,
     storage: BTreeMap<&'a str, StorageView<'a>>,
     jobs: BTreeMap<&'a str, JobView<'a>>,
 }
@@ -20,6 +21,13 @@ struct View<'a> {
 struct LogView<'a> {
     level: &'a str,
     format: LogFormat,
+}
+
+#[derive(Serialize)]
+struct AgentView<'a> {
+    max_concurrent: usize,
+    shutdown_timeout: String,
+    timezone: &'a str,
 }
 
 #[derive(Serialize)]
@@ -53,6 +61,8 @@ struct JobView<'a> {
     compression_level: Option<i32>,
     pg_dump_args: &'a [String],
     naming: Naming,
+    timezone: &'a str,
+    run_on_start: bool,
     retention: &'a Retention,
 }
 
@@ -62,6 +72,11 @@ pub fn render(config: &Config) -> String {
         log: LogView {
             level: &config.log.level,
             format: config.log.format,
+        },
+        agent: AgentView {
+            max_concurrent: config.agent.max_concurrent,
+            shutdown_timeout: humantime::format_duration(config.agent.shutdown_timeout).to_string(),
+            timezone: &config.agent.timezone.name,
         },
         storage: config
             .storage
@@ -113,6 +128,8 @@ fn job_view(j: &JobConfig) -> JobView<'_> {
         compression_level: j.compression.level,
         pg_dump_args: &j.pg_dump_args,
         naming: j.naming,
+        timezone: &j.timezone.name,
+        run_on_start: j.run_on_start,
         retention: &j.retention,
     }
 }

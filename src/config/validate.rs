@@ -10,7 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use super::env::seed_hint;
 use super::error::{ConfigError, ErrorKind};
 use super::model::*;
-use super::raw::{RawJob, RawLocal, RawLog, RawS3, RawStorage};
+use super::raw::{RawAgent, RawJob, RawLocal, RawLog, RawS3, RawStorage};
 use crate::conninfo;
 
 /// What validation needs from the world: where a key's value came from,
@@ -24,6 +24,7 @@ pub struct Context<'a> {
 #[derive(Debug, Default)]
 pub struct RawSections {
     pub log: RawLog,
+    pub agent: RawAgent,
     pub storage: BTreeMap<String, RawStorage>,
     pub jobs: BTreeMap<String, RawJob>,
     /// Every storage named in the file, valid or not, so that a job naming
@@ -116,6 +117,7 @@ pub fn validate(raw: RawSections, ctx: &Context<'_>) -> Result<Config, Vec<Confi
         errors: Vec::new(),
     };
     let log = check_log(&mut c, &raw.log);
+    let agent = check_agent(&mut c, &raw.agent);
     let mut storage = BTreeMap::new();
     for (name, s) in raw.storage {
         if let Some(checked) = check_storage(&mut c, &name, s) {
@@ -137,13 +139,18 @@ pub fn validate(raw: RawSections, ctx: &Context<'_>) -> Result<Config, Vec<Confi
         ));
     }
     for (name, j) in raw.jobs {
-        if let Some(job) = check_job(&mut c, &name, j, &storage_names) {
+        if let Some(job) = check_job(&mut c, &name, j, &storage_names, &agent.timezone) {
             jobs.push(job);
         }
     }
     check_shared_legacy_names(&mut c, &jobs, &storage);
     if c.errors.is_empty() {
-        Ok(Config { log, storage, jobs })
+        Ok(Config {
+            log,
+            agent,
+            storage,
+            jobs,
+        })
     } else {
         Err(c.errors)
     }
@@ -181,6 +188,60 @@ fn check_log(c: &mut Checker, raw: &RawLog) -> LogSettings {
         }
     };
     LogSettings { level, format }
+}
+
+fn check_agent(c: &mut Checker, raw: &RawAgent) -> AgentSettings {
+    let max_concurrent = match raw.max_concurrent {
+        Some(0) => {
+            c.err(
+                ErrorKind::Invalid,
+                "agent.max_concurrent",
+                "must be at least 1",
+            );
+            1
+        }
+        Some(n) => n as usize,
+        None => 1,
+    };
+    let shutdown_timeout = match raw.shutdown_timeout.as_deref() {
+        None => std::time::Duration::from_secs(30),
+        Some(text) => humantime::parse_duration(text).unwrap_or_else(|e| {
+            c.err(
+                ErrorKind::Invalid,
+                "agent.shutdown_timeout",
+                format!("{text:?} is not a duration like \"30s\" or \"2m\": {e}"),
+            );
+            std::time::Duration::from_secs(30)
+        }),
+    };
+    let timezone = match raw.timezone.as_deref() {
+        None => Zone::utc(),
+        Some(name) => zone(c, "agent.timezone", name),
+    };
+    AgentSettings {
+        max_concurrent,
+        shutdown_timeout,
+        timezone,
+    }
+}
+
+/// An IANA zone name (`Europe/Berlin`), or a POSIX TZ string.
+fn zone(c: &mut Checker, key: &str, name: &str) -> Zone {
+    let found = jiff::tz::TimeZone::get(name).or_else(|_| jiff::tz::TimeZone::posix(name));
+    match found {
+        Ok(tz) => Zone {
+            name: name.to_string(),
+            tz,
+        },
+        Err(_) => {
+            c.err(
+                ErrorKind::Invalid,
+                key,
+                format!("unknown time zone {name:?}; use an IANA name such as \"Europe/Berlin\" or \"UTC\""),
+            );
+            Zone::utc()
+        }
+    }
 }
 
 fn valid_name(name: &str) -> bool {
@@ -322,7 +383,13 @@ fn check_local(c: &mut Checker, section: &str, raw: RawLocal) -> Option<LocalCon
     }
 }
 
-fn check_job(c: &mut Checker, name: &str, raw: RawJob, storages: &[String]) -> Option<JobConfig> {
+fn check_job(
+    c: &mut Checker,
+    name: &str,
+    raw: RawJob,
+    storages: &[String],
+    default_zone: &Zone,
+) -> Option<JobConfig> {
     let section = format!("jobs.{name}");
     let key = |k: &str| format!("{section}.{k}");
     let before = c.errors.len();
@@ -416,6 +483,10 @@ fn check_job(c: &mut Checker, name: &str, raw: RawJob, storages: &[String]) -> O
         }
     }
     let naming = raw.naming.unwrap_or(Naming::Job);
+    let timezone = match raw.timezone.as_deref() {
+        None => default_zone.clone(),
+        Some(tz) => zone(c, &key("timezone"), tz),
+    };
     (c.errors.len() == before).then(|| JobConfig {
         name: name.to_string(),
         connection: connection.expect("no error means a connection"),
@@ -427,6 +498,8 @@ fn check_job(c: &mut Checker, name: &str, raw: RawJob, storages: &[String]) -> O
         pg_dump_args,
         retention,
         naming,
+        timezone,
+        run_on_start: raw.run_on_start.unwrap_or(false),
     })
 }
 

@@ -87,6 +87,38 @@ impl LocalStore {
         upload.finish().await
     }
 
+    /// Files directly in the directory `prefix` names (keys never nest
+    /// deeper than their job's directory); temp files are not keys.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let dir = prefix.trim_end_matches('/');
+        let path = if dir.is_empty() {
+            self.root.clone()
+        } else {
+            self.path_of(dir)?
+        };
+        let mut entries = match fs::read_dir(&path).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.error("list", prefix, e)),
+        };
+        let mut keys = Vec::new();
+        while let Some(entry) = entries
+            .next_entry()
+            .await
+            .map_err(|e| self.error("list", prefix, e))?
+        {
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            let is_file = entry.file_type().await.is_ok_and(|t| t.is_file());
+            if is_file && !name.starts_with('.') {
+                keys.push(format!("{prefix}{name}"));
+            }
+        }
+        keys.sort();
+        Ok(keys)
+    }
+
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
         let path = self.path_of(key)?;
         match fs::remove_file(&path).await {

@@ -1,0 +1,202 @@
+//! The daemon (`keepsake run`): one schedule loop per job, at most
+//! `max_concurrent` backups at once, a job never overlapping itself;
+//! reloads that keep untouched jobs running; a graceful stop.
+//!
+//! - [`task`]: a job's schedule loop and its runs;
+//! - [`diff`]: what a reload changes, by job name, pure.
+
+pub mod diff;
+pub mod task;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::destination::Store;
+use crate::job::Target;
+use diff::Fingerprint;
+use task::{JobRun, Shared};
+
+/// A scheduled job.
+struct Slot {
+    print: Fingerprint,
+    stop: CancellationToken,
+    schedule: JoinHandle<()>,
+    running: Arc<AtomicBool>,
+}
+
+/// The running agent.
+pub struct Agent {
+    config: Config,
+    slots: BTreeMap<String, Slot>,
+    /// Opened storages by name, with the settings they were opened with.
+    stores: BTreeMap<String, (Fingerprint, Arc<Store>)>,
+    shared: Arc<Shared>,
+}
+
+impl Agent {
+    /// Starts every job of `config`; jobs with `run_on_start` run now.
+    pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Agent {
+        let shared = Arc::new(Shared {
+            permits: Arc::new(Semaphore::new(config.agent.max_concurrent)),
+            max_concurrent: config.agent.max_concurrent,
+            tracker: TaskTracker::new(),
+            abort_backups: CancellationToken::new(),
+            clock,
+        });
+        let mut agent = Agent {
+            config: config.clone(),
+            slots: BTreeMap::new(),
+            stores: BTreeMap::new(),
+            shared,
+        };
+        agent.open_stores().await;
+        let names: Vec<String> = config.jobs.iter().map(|j| j.name.clone()).collect();
+        for name in names {
+            agent.schedule(&name, true, None);
+        }
+        tracing::info!(
+            jobs = agent.slots.len(),
+            max_concurrent = agent.config.agent.max_concurrent,
+            "keepsake agent started"
+        );
+        agent
+    }
+
+    /// Opens storages that are new or whose settings changed.
+    async fn open_stores(&mut self) {
+        let mut stores = BTreeMap::new();
+        for (name, settings) in &self.config.storage {
+            let key = diff::fingerprint_storage(settings);
+            let store = match self.stores.get(name) {
+                Some((old_key, store)) if *old_key == key => Arc::clone(store),
+                _ => Arc::new(Store::open(settings).await),
+            };
+            stores.insert(name.clone(), (key, store));
+        }
+        self.stores = stores;
+    }
+
+    /// Starts the schedule loop of job `name` from the current config.
+    fn schedule(&mut self, name: &str, run_on_start: bool, running: Option<Arc<AtomicBool>>) {
+        let Some(job) = self.config.job(name).cloned() else {
+            return;
+        };
+        let targets = job
+            .storage
+            .iter()
+            .map(|s| Target {
+                name: s.clone(),
+                store: Arc::clone(&self.stores[s].1),
+            })
+            .collect();
+        let running = running.unwrap_or_default();
+        let stop = CancellationToken::new();
+        let run = JobRun {
+            job: Arc::new(job.clone()),
+            targets: Arc::new(targets),
+            running: Arc::clone(&running),
+            shared: Arc::clone(&self.shared),
+        };
+        let run_now = run_on_start && job.run_on_start;
+        let schedule = tokio::spawn(task::schedule_loop(run, stop.clone(), run_now));
+        let print = diff::fingerprint(&job, &self.config);
+        self.slots.insert(
+            name.to_string(),
+            Slot {
+                print,
+                stop,
+                schedule,
+                running,
+            },
+        );
+    }
+
+    /// Stops scheduling job `name`; a backup of it that runs goes on.
+    fn unschedule(&mut self, name: &str) -> Option<Arc<AtomicBool>> {
+        let slot = self.slots.remove(name)?;
+        slot.stop.cancel();
+        slot.schedule.abort();
+        Some(slot.running)
+    }
+
+    /// Takes over a new, already validated configuration: unchanged jobs
+    /// keep running untouched; changed jobs are rescheduled; removed jobs
+    /// stop being scheduled; new jobs start. A running backup always
+    /// finishes.
+    pub async fn apply(&mut self, new: Config) {
+        let restart = diff::needs_restart(&self.config, &new);
+        if !restart.is_empty() {
+            tracing::warn!(settings = ?restart, "these settings change only when keepsake restarts");
+        }
+        let old: BTreeMap<String, Fingerprint> = self
+            .slots
+            .iter()
+            .map(|(n, s)| (n.clone(), s.print))
+            .collect();
+        let d = diff::diff(&old, &diff::fingerprints(&new));
+        let mut kept = new;
+        kept.log = self.config.log.clone();
+        kept.agent.max_concurrent = self.config.agent.max_concurrent;
+        self.config = kept;
+        self.open_stores().await;
+        for name in &d.removed {
+            self.unschedule(name);
+        }
+        for name in &d.changed {
+            let running = self.unschedule(name);
+            self.schedule(name, false, running);
+        }
+        for name in &d.added {
+            self.schedule(name, true, None);
+        }
+        tracing::info!(
+            added = ?d.added,
+            changed = ?d.changed,
+            removed = ?d.removed,
+            unchanged = d.unchanged.len(),
+            "configuration reloaded"
+        );
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Stops scheduling, lets running backups finish within
+    /// `shutdown_timeout`, then aborts the rest (pg_dump killed, uploads
+    /// aborted) and waits until they have cleaned up.
+    pub async fn shutdown(mut self) {
+        let names: Vec<String> = self.slots.keys().cloned().collect();
+        for name in names {
+            self.unschedule(&name);
+        }
+        let tracker = self.shared.tracker.clone();
+        tracker.close();
+        let timeout = self.config.agent.shutdown_timeout;
+        if !tracker.is_empty() {
+            tracing::info!(
+                running = tracker.len(),
+                timeout = %humantime::format_duration(timeout),
+                "waiting for running backups to finish"
+            );
+        }
+        if tokio::time::timeout(timeout, tracker.wait()).await.is_err() {
+            tracing::warn!(
+                running = tracker.len(),
+                "backups still running at the shutdown timeout; aborting them"
+            );
+            self.shared.abort_backups.cancel();
+            tracker.wait().await;
+        }
+        tracing::info!("keepsake agent stopped");
+    }
+}

@@ -1,0 +1,198 @@
+//! One job's life in the agent: a loop that sleeps until the next cron
+//! occurrence in the job's zone and triggers a run; a run that never
+//! overlaps the job's previous one and waits for a free slot.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::clock::{self, Clock};
+use crate::config::JobConfig;
+use crate::job::{self, BackupError, Target};
+use crate::schedule::{self, Schedule};
+use jiff::Zoned;
+use jiff::tz::TimeZone;
+
+/// What every job task shares with the agent.
+pub struct Shared {
+    /// One permit per backup allowed to run at once.
+    pub permits: Arc<Semaphore>,
+    pub max_concurrent: usize,
+    /// Every running backup, so that shutdown can wait for them.
+    pub tracker: TaskTracker,
+    /// Fired when shutdown stops waiting: running backups abort.
+    pub abort_backups: CancellationToken,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Everything one job's tasks need.
+#[derive(Clone)]
+pub struct JobRun {
+    pub job: Arc<JobConfig>,
+    pub targets: Arc<Vec<Target>>,
+    /// Set while a backup of this job runs; kept across reschedules so a
+    /// changed job never overlaps its own earlier run.
+    pub running: Arc<AtomicBool>,
+    pub shared: Arc<Shared>,
+}
+
+/// Sleeps until each next occurrence and triggers a run, until `stop`.
+pub async fn schedule_loop(run: JobRun, stop: CancellationToken, run_now: bool) {
+    let job = &run.job;
+    if run_now {
+        tracing::info!(job = %job.name, "running once at start");
+        trigger(&run);
+    }
+    let Some(schedule) = &job.schedule else {
+        tracing::info!(job = %job.name, "no schedule: this job runs only with `keepsake backup`");
+        return;
+    };
+    let clock = run.shared.clock.as_ref();
+    tick_loop(
+        schedule,
+        &job.timezone.tz,
+        clock,
+        &stop,
+        |next| {
+            tracing::info!(job = %job.name, next_run = %next, "next run scheduled");
+        },
+        || trigger(&run),
+    )
+    .await;
+    tracing::debug!(job = %job.name, "schedule stopped");
+}
+
+/// The timing core of a job: for each occurrence of `schedule` in `tz`,
+/// announce it, sleep until `clock` reaches it, then fire. Each occurrence
+/// is computed afresh from the clock, so DST changes never shift it.
+pub async fn tick_loop(
+    schedule: &Schedule,
+    tz: &TimeZone,
+    clock: &dyn Clock,
+    stop: &CancellationToken,
+    mut announce: impl FnMut(&Zoned),
+    mut fire: impl FnMut(),
+) {
+    let mut after = clock.now();
+    loop {
+        let Some(next) = schedule::next_after(schedule, tz, after) else {
+            tracing::warn!(schedule = %schedule.expr, "the schedule never fires again");
+            return;
+        };
+        announce(&next);
+        tokio::select! {
+            _ = clock::sleep_until(clock, next.timestamp()) => {}
+            _ = stop.cancelled() => return,
+        }
+        fire();
+        // Strictly after this occurrence, even if the clock reads earlier.
+        after = clock.now().max(next.timestamp());
+    }
+}
+
+/// Starts a backup of the job unless one is already running.
+pub fn trigger(run: &JobRun) {
+    let name = &run.job.name;
+    if run.running.swap(true, Ordering::SeqCst) {
+        tracing::warn!(job = %name, "the previous backup is still running; this run is skipped");
+        return;
+    }
+    let run = run.clone();
+    let tracker = run.shared.tracker.clone();
+    tracker.spawn(async move {
+        execute(&run).await;
+        run.running.store(false, Ordering::SeqCst);
+    });
+}
+
+/// Waits for a slot, then backs up and applies retention; logs the outcome.
+async fn execute(run: &JobRun) {
+    let shared = &run.shared;
+    let name = &run.job.name;
+    let permit = match shared.permits.clone().try_acquire_owned() {
+        Ok(permit) => permit,
+        Err(_) => {
+            tracing::info!(job = %name, max_concurrent = shared.max_concurrent, "waiting for a free backup slot");
+            tokio::select! {
+                permit = shared.permits.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => return,
+                },
+                _ = shared.abort_backups.cancelled() => {
+                    tracing::warn!(job = %name, "shutdown before a slot was free; this run is skipped");
+                    return;
+                }
+            }
+        }
+    };
+    let now = shared.clock.now();
+    match job::run_job(&run.job, &run.targets, now, &shared.abort_backups).await {
+        Ok(_) => {}
+        Err(BackupError::Cancelled) => {
+            tracing::warn!(job = %name, "backup cancelled by shutdown; nothing was stored")
+        }
+        Err(e) => tracing::error!(job = %name, error = %e, "backup failed"),
+    }
+    drop(permit);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::TokioClock;
+
+    /// Two weeks of a daily 03:00 Berlin job in one loop, across the autumn
+    /// change, in paused time.
+    #[tokio::test(start_paused = true)]
+    async fn one_long_running_loop_fires_at_local_time_across_dst() {
+        let clock = TokioClock::starting_at("2026-10-20T12:00:00Z".parse().unwrap());
+        let schedule = schedule::parse("0 3 * * *").unwrap();
+        let berlin = TimeZone::get("Europe/Berlin").unwrap();
+        let stop = CancellationToken::new();
+        let mut fired = Vec::new();
+        let mut announced = Vec::new();
+        tick_loop(
+            &schedule,
+            &berlin,
+            &clock,
+            &stop,
+            |next| announced.push(next.clone()),
+            || {
+                fired.push(clock.now().to_zoned(berlin.clone()));
+                if fired.len() == 14 {
+                    stop.cancel();
+                }
+            },
+        )
+        .await;
+        assert_eq!(fired.len(), 14);
+        for (at, planned) in fired.iter().zip(&announced) {
+            assert_eq!((at.hour(), at.minute()), (3, 0), "{at}");
+            assert_eq!(at.timestamp(), planned.timestamp());
+        }
+        assert_eq!(fired[3].strftime("%F %:z").to_string(), "2026-10-24 +02:00");
+        assert_eq!(fired[4].strftime("%F %:z").to_string(), "2026-10-25 +01:00");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stopping_ends_the_loop_without_firing() {
+        let clock = TokioClock::starting_at("2026-10-20T12:00:00Z".parse().unwrap());
+        let schedule = schedule::parse("0 3 * * *").unwrap();
+        let stop = CancellationToken::new();
+        stop.cancel();
+        let mut fired = 0;
+        tick_loop(
+            &schedule,
+            &TimeZone::UTC,
+            &clock,
+            &stop,
+            |_| {},
+            || fired += 1,
+        )
+        .await;
+        assert_eq!(fired, 0);
+    }
+}

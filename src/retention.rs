@@ -1,0 +1,358 @@
+//! Retention planning, pure: given a policy, a job's listed backups and
+//! `now`, decide for every backup whether it is kept (and by which rules)
+//! or deleted. A backup survives if any rule keeps it; with no rule at all
+//! every backup is kept; the newest complete backup is always kept.
+
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+
+use crate::config::Retention;
+
+/// One backup as the listing shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub key: String,
+    pub at: Timestamp,
+    /// Its manifest exists: the backup is known to be whole.
+    pub complete: bool,
+}
+
+/// Why a backup is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    NoRules,
+    NewestComplete,
+    Last,
+    Days,
+    Daily,
+    Weekly,
+    Monthly,
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Reason::NoRules => "no retention rule",
+            Reason::NewestComplete => "newest complete backup",
+            Reason::Last => "keep_last",
+            Reason::Days => "keep_days",
+            Reason::Daily => "keep_daily",
+            Reason::Weekly => "keep_weekly",
+            Reason::Monthly => "keep_monthly",
+        })
+    }
+}
+
+/// The verdict on one backup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub backup: Listed,
+    /// Empty means delete.
+    pub keep: Vec<Reason>,
+}
+
+impl Decision {
+    pub fn deleted(&self) -> bool {
+        self.keep.is_empty()
+    }
+}
+
+/// Which calendar bucket a backup falls in, for the GFS rules.
+fn bucket(at: Timestamp, tz: &TimeZone, reason: Reason) -> (i32, i32) {
+    let local = at.to_zoned(tz.clone());
+    let date = local.date();
+    match reason {
+        Reason::Daily => (date.year() as i32, date.day_of_year() as i32),
+        Reason::Weekly => {
+            let week = date.iso_week_date();
+            (week.year() as i32, week.week() as i32)
+        }
+        _ => (date.year() as i32, date.month() as i32),
+    }
+}
+
+/// Decides, newest first, what `policy` keeps of `backups` at `now`; the
+/// daily, weekly and monthly rules count calendar periods in `tz`.
+pub fn plan(
+    policy: &Retention,
+    backups: &[Listed],
+    now: Timestamp,
+    tz: &TimeZone,
+) -> Vec<Decision> {
+    let mut sorted = backups.to_vec();
+    sorted.sort_by(|a, b| b.at.cmp(&a.at).then_with(|| b.key.cmp(&a.key)));
+    let mut decisions: Vec<Decision> = sorted
+        .into_iter()
+        .map(|backup| Decision {
+            backup,
+            keep: Vec::new(),
+        })
+        .collect();
+    if !policy.has_rules() {
+        decisions
+            .iter_mut()
+            .for_each(|d| d.keep.push(Reason::NoRules));
+        return decisions;
+    }
+    // The newest complete backup, or, when none has a manifest (backups
+    // written by the tool keepsake replaces), the newest of all.
+    let newest = decisions
+        .iter()
+        .position(|d| d.backup.complete)
+        .or((!decisions.is_empty()).then_some(0));
+    if let Some(i) = newest {
+        decisions[i].keep.push(Reason::NewestComplete);
+    }
+    if let Some(n) = policy.keep_last {
+        decisions
+            .iter_mut()
+            .take(n as usize)
+            .for_each(|d| d.keep.push(Reason::Last));
+    }
+    if let Some(days) = policy.keep_days {
+        let cutoff = now - SignedDuration::from_hours(24 * i64::from(days));
+        decisions
+            .iter_mut()
+            .filter(|d| d.backup.at >= cutoff)
+            .for_each(|d| d.keep.push(Reason::Days));
+    }
+    for (count, reason) in [
+        (policy.keep_daily, Reason::Daily),
+        (policy.keep_weekly, Reason::Weekly),
+        (policy.keep_monthly, Reason::Monthly),
+    ] {
+        let Some(count) = count else { continue };
+        let mut last = None;
+        let mut kept = 0;
+        for d in decisions.iter_mut() {
+            if kept == count {
+                break;
+            }
+            let b = bucket(d.backup.at, tz, reason);
+            if last != Some(b) {
+                d.keep.push(reason);
+                last = Some(b);
+                kept += 1;
+            }
+        }
+    }
+    decisions
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn backup(s: &str) -> Listed {
+        Listed {
+            key: format!("k-{s}"),
+            at: at(s),
+            complete: true,
+        }
+    }
+
+    fn kept(policy: Retention, backups: &[Listed], now: &str, tz: &TimeZone) -> Vec<String> {
+        let mut out: Vec<String> = plan(&policy, backups, at(now), tz)
+            .into_iter()
+            .filter(|d| !d.deleted())
+            .map(|d| d.backup.key.trim_start_matches("k-").to_string())
+            .collect();
+        out.sort();
+        out
+    }
+
+    fn daily(days: &[&str]) -> Vec<Listed> {
+        days.iter()
+            .map(|d| backup(&format!("{d}T03:00:00Z")))
+            .collect()
+    }
+
+    #[test]
+    fn no_rule_keeps_everything() {
+        let backups = daily(&["2026-01-01", "2026-01-02"]);
+        let plan = plan(
+            &Retention::default(),
+            &backups,
+            at("2030-01-01T00:00:00Z"),
+            &TimeZone::UTC,
+        );
+        assert!(plan.iter().all(|d| d.keep == [Reason::NoRules]));
+    }
+
+    #[test]
+    fn keep_last_keeps_the_newest_n() {
+        let backups = daily(&["2026-01-01", "2026-01-02", "2026-01-03", "2026-01-04"]);
+        let policy = Retention {
+            keep_last: Some(2),
+            ..Default::default()
+        };
+        assert_eq!(
+            kept(policy, &backups, "2026-01-05T00:00:00Z", &TimeZone::UTC),
+            ["2026-01-03T03:00:00Z", "2026-01-04T03:00:00Z"]
+        );
+    }
+
+    #[test]
+    fn keep_days_counts_back_from_now() {
+        let backups = daily(&["2026-01-01", "2026-01-02", "2026-01-03"]);
+        let policy = Retention {
+            keep_days: Some(2),
+            ..Default::default()
+        };
+        // now - 2 days = 2026-01-02T03:00 exactly: inclusive.
+        assert_eq!(
+            kept(policy, &backups, "2026-01-04T03:00:00Z", &TimeZone::UTC),
+            ["2026-01-02T03:00:00Z", "2026-01-03T03:00:00Z"]
+        );
+    }
+
+    #[test]
+    fn the_newest_complete_backup_survives_every_rule() {
+        let mut backups = daily(&["2026-01-01", "2026-01-02"]);
+        backups[1].complete = false;
+        let policy = Retention {
+            keep_days: Some(1),
+            ..Default::default()
+        };
+        let plan = plan(
+            &policy,
+            &backups,
+            at("2027-01-01T00:00:00Z"),
+            &TimeZone::UTC,
+        );
+        let kept: Vec<_> = plan.iter().filter(|d| !d.deleted()).collect();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].backup.at, at("2026-01-01T03:00:00Z"));
+        assert_eq!(kept[0].keep, [Reason::NewestComplete]);
+    }
+
+    #[test]
+    fn without_any_manifest_the_newest_backup_survives() {
+        let mut backups = daily(&["2026-01-01", "2026-01-02"]);
+        backups.iter_mut().for_each(|b| b.complete = false);
+        let policy = Retention {
+            keep_days: Some(1),
+            ..Default::default()
+        };
+        assert_eq!(
+            kept(policy, &backups, "2027-01-01T00:00:00Z", &TimeZone::UTC),
+            ["2026-01-02T03:00:00Z"]
+        );
+    }
+
+    #[test]
+    fn daily_keeps_the_newest_of_each_day() {
+        let backups = [
+            backup("2026-01-03T23:00:00Z"),
+            backup("2026-01-03T01:00:00Z"),
+            backup("2026-01-02T12:00:00Z"),
+            backup("2026-01-01T12:00:00Z"),
+        ];
+        let policy = Retention {
+            keep_daily: Some(2),
+            ..Default::default()
+        };
+        assert_eq!(
+            kept(policy, &backups, "2026-01-04T00:00:00Z", &TimeZone::UTC),
+            ["2026-01-02T12:00:00Z", "2026-01-03T23:00:00Z"]
+        );
+    }
+
+    #[test]
+    fn days_follow_the_jobs_time_zone() {
+        // 23:30 UTC on the 2nd is already the 3rd in Berlin.
+        let backups = [
+            backup("2026-01-02T23:30:00Z"),
+            backup("2026-01-02T12:00:00Z"),
+        ];
+        let policy = Retention {
+            keep_daily: Some(2),
+            ..Default::default()
+        };
+        let berlin = TimeZone::get("Europe/Berlin").unwrap();
+        assert_eq!(
+            kept(policy.clone(), &backups, "2026-01-04T00:00:00Z", &berlin).len(),
+            2
+        );
+        // In UTC both fall on the 2nd: one day, one backup.
+        assert_eq!(
+            kept(policy, &backups, "2026-01-04T00:00:00Z", &TimeZone::UTC).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn daily_across_the_autumn_dst_change_counts_calendar_days() {
+        let berlin = TimeZone::get("Europe/Berlin").unwrap();
+        // 03:00 local each day; 25 October has 25 hours.
+        let backups = [
+            backup("2026-10-24T01:00:00Z"),
+            backup("2026-10-25T02:00:00Z"),
+            backup("2026-10-26T02:00:00Z"),
+        ];
+        let policy = Retention {
+            keep_daily: Some(2),
+            ..Default::default()
+        };
+        assert_eq!(
+            kept(policy, &backups, "2026-10-27T00:00:00Z", &berlin),
+            ["2026-10-25T02:00:00Z", "2026-10-26T02:00:00Z"]
+        );
+    }
+
+    #[test]
+    fn weekly_and_monthly_buckets_cross_year_and_month_boundaries() {
+        let backups = daily(&[
+            "2025-12-29", // ISO week 1 of 2026
+            "2026-01-04", // same ISO week
+            "2026-01-31", // Saturday of ISO week 5
+            "2026-02-01", // Sunday of the same week
+            "2026-02-28",
+        ]);
+        let weekly = Retention {
+            keep_weekly: Some(10),
+            ..Default::default()
+        };
+        assert_eq!(
+            kept(weekly, &backups, "2026-03-01T00:00:00Z", &TimeZone::UTC),
+            [
+                "2026-01-04T03:00:00Z",
+                "2026-02-01T03:00:00Z",
+                "2026-02-28T03:00:00Z"
+            ]
+        );
+        let monthly = Retention {
+            keep_monthly: Some(2),
+            ..Default::default()
+        };
+        assert_eq!(
+            kept(monthly, &backups, "2026-03-01T00:00:00Z", &TimeZone::UTC),
+            ["2026-01-31T03:00:00Z", "2026-02-28T03:00:00Z"]
+        );
+    }
+
+    #[test]
+    fn rules_combine_and_reasons_are_all_given() {
+        let backups = daily(&["2026-01-01", "2026-01-02", "2026-01-03"]);
+        let policy = Retention {
+            keep_last: Some(1),
+            keep_monthly: Some(1),
+            ..Default::default()
+        };
+        let plan = plan(
+            &policy,
+            &backups,
+            at("2026-01-04T00:00:00Z"),
+            &TimeZone::UTC,
+        );
+        assert_eq!(
+            plan[0].keep,
+            [Reason::NewestComplete, Reason::Last, Reason::Monthly]
+        );
+        assert!(plan[1].deleted() && plan[2].deleted());
+    }
+}
