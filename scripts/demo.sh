@@ -78,3 +78,27 @@ if [ "$(fingerprint shop)" = "$(fingerprint shop_restored)" ]; then
 else
     echo; echo "MISMATCH: the restore differs from the source" >&2; exit 1
 fi
+
+step "the agent: config/keepsake.toml (two jobs, two storages, retention) for 12 seconds"
+# The example file as shipped; only what points at real hosts is overridden,
+# and the schedules run every few seconds instead of nightly.
+unset POSTGRES_CONNECTION_STRING S3_BUCKET S3_PATH S3_URL S3_ACCESS_KEY S3_SECRET_KEY BACKUP_INTERVAL
+pg -c "CREATE DATABASE crm" -c "" >/dev/null
+pg -d crm -c "CREATE TABLE contacts AS SELECT g AS id, 'contact ' || g AS name FROM generate_series(1, 1000) g" >/dev/null
+s3 mb company-backups
+export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo-secret
+export KEEPSAKE_STORAGE__OFFSITE__ENDPOINT=$KS_S3_URL
+export KEEPSAKE_STORAGE__DISK__PATH=$base/disk
+export KEEPSAKE_JOBS__SHOP__DATABASE="postgres://postgres@$KS_PGHOST:$KS_PGPORT/shop"
+export KEEPSAKE_JOBS__SHOP__SCHEDULE="*/4 * * * * *"
+export KEEPSAKE_JOBS__SHOP__RETENTION__KEEP_LAST=2
+export KEEPSAKE_JOBS__CRM__DATABASE="host=$KS_PGHOST port=$KS_PGPORT user=postgres dbname=crm"
+export KEEPSAKE_JOBS__CRM__SCHEDULE="*/3 * * * * *"
+"$keepsake" --config config/keepsake.toml run 2>&1 | grep -E "started|finished|retention|next run|stopp" &
+agent=$!
+sleep 12
+pkill -TERM -f "keepsake --config config/keepsake.toml run" || true
+wait "$agent"
+step "what the agent stored"
+echo "s3://company-backups:"; s3 ls company-backups
+echo "$base/disk:"; (cd "$base/disk" && find . -type f | sort)
