@@ -96,7 +96,10 @@ mod tests {
         // 02:30 does not exist on 2026-03-29 in Berlin.
         let got = runs("30 2 * * *", &berlin(), "2026-03-27T12:00:00Z", 3);
         assert_eq!(got[0], "2026-03-28 02:30:00 +01:00");
-        assert_eq!(got[1], "2026-03-29 03:00:00 +02:00", "the first time after the gap");
+        assert_eq!(
+            got[1], "2026-03-29 03:00:00 +02:00",
+            "the first time after the gap"
+        );
         assert_eq!(got[2], "2026-03-30 02:30:00 +02:00");
     }
 
