@@ -224,6 +224,23 @@ mod tests {
     }
 
     #[test]
+    fn seed_agent_variables_reach_the_job() {
+        let mut vars = SEED.to_vec();
+        vars.extend([("BACKUP_ON_START", "true"), ("TZ", "Europe/Berlin")]);
+        let config = load(None, &env(&vars)).unwrap();
+        let job = config.job("default").unwrap();
+        assert!(job.run_on_start);
+        assert_eq!(job.timezone.name, "Europe/Berlin");
+        let mut vars = SEED.to_vec();
+        vars.push(("TZ", "Mars/Olympus"));
+        let errors = load(None, &env(&vars)).unwrap_err().to_string();
+        assert!(
+            errors.contains("environment: TZ") && errors.contains("unknown time zone"),
+            "{errors}"
+        );
+    }
+
+    #[test]
     fn precedence_is_file_then_prefixed_env_then_seed() {
         let file = r#"
 [storage.default]

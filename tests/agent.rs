@@ -356,3 +356,61 @@ async fn sigterm_during_a_large_backup_leaves_nothing_behind() {
     assert_eq!(keys(&bucket).await, Vec::<String>::new());
     assert_eq!(open_uploads(&bucket).await, 0);
 }
+
+#[tokio::test]
+async fn a_failing_job_keeps_its_schedule_and_the_agent_keeps_running() {
+    let bucket = bucket("failing").await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("keepsake.toml");
+    let text = storage_toml(&bucket)
+        + &job_toml("broken", "database_that_is_not_there", "* * * * * *", "");
+    std::fs::write(&config, text).unwrap();
+    let mut cmd = keepsake(None);
+    cmd.arg("-c").arg(&config);
+    let mut agent = Agent::spawn(cmd);
+    agent.wait_for("three failed runs", 30, |a| {
+        a.count("backup failed job=broken") >= 3
+    });
+    assert!(
+        agent.text().contains("does not exist"),
+        "the cause is logged:\n{}",
+        agent.text()
+    );
+    assert_eq!(agent.stop(30), Some(0), "{}", agent.text());
+    assert_eq!(keys(&bucket).await, Vec::<String>::new());
+}
+
+/// Kubernetes mounts a ConfigMap as `keepsake.toml -> ..data/keepsake.toml`
+/// and updates it by swapping the `..data` symlink: the file's own name is
+/// never touched.
+#[tokio::test]
+async fn a_configmap_style_symlink_swap_is_noticed() {
+    use std::os::unix::fs::symlink;
+    let db = sample_db("configmap");
+    let bucket = bucket("configmap").await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let write_version = |name: &str, text: &str| {
+        std::fs::create_dir(root.join(name)).unwrap();
+        std::fs::write(root.join(name).join("keepsake.toml"), text).unwrap();
+        let link = root.join("..data_tmp");
+        symlink(name, &link).unwrap();
+        std::fs::rename(&link, root.join("..data")).unwrap();
+    };
+    let base = storage_toml(&bucket);
+    write_version(
+        "..v1",
+        &(base.clone() + &job_toml("a", &db, "* * * * * *", "")),
+    );
+    symlink("..data/keepsake.toml", root.join("keepsake.toml")).unwrap();
+    let mut cmd = keepsake(None);
+    cmd.arg("-c").arg(root.join("keepsake.toml"));
+    let mut agent = Agent::spawn(cmd);
+    agent.wait_for("the start", 30, |a| a.count("keepsake agent started") == 1);
+    write_version(
+        "..v2",
+        &(base + &job_toml("a", &db, "* * * * * *", "") + &job_toml("b", &db, "* * * * * *", "")),
+    );
+    agent.wait_for("b added", 30, |a| a.count(r#"added=["b"]"#) == 1);
+    assert_eq!(agent.stop(30), Some(0), "{}", agent.text());
+}
