@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
+pub mod inspect;
+
 use crate::config::{self, Config, ConfigErrors};
 use crate::destination::Store;
 use crate::job::{self, Target};
@@ -58,6 +60,82 @@ pub enum Command {
     },
     /// Validate the configuration and print it, secrets shown as ***.
     Check,
+    /// List every backup of each job, newest first.
+    List {
+        /// Only this job (repeatable). Default: every job.
+        #[arg(long = "job", value_name = "NAME")]
+        jobs: Vec<String>,
+        /// One JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore a backup into a database.
+    Restore {
+        #[arg(long, value_name = "NAME")]
+        job: String,
+        #[command(flatten)]
+        pick: PickArgs,
+        /// The target database (URL or conninfo; a password in it is passed
+        /// to psql/pg_restore through the environment).
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// Create the target database if it does not exist.
+        #[arg(long)]
+        create: bool,
+        /// Drop the target's objects first (refused without it when the
+        /// target is not empty).
+        #[arg(long)]
+        clean: bool,
+        /// Which of the job's storages to read (default: its first).
+        #[arg(long, value_name = "NAME")]
+        storage: Option<String>,
+    },
+    /// Check backups: checksum, size, decompression and structure, and
+    /// optionally a real restore into a scratch database.
+    Verify {
+        #[arg(long, value_name = "NAME")]
+        job: String,
+        #[command(flatten)]
+        pick: VerifyPick,
+        /// Also restore into a scratch database on this server (created
+        /// and dropped by keepsake) and count tables and rows.
+        #[arg(long, value_name = "URL")]
+        restore_into: Option<String>,
+        /// Which of the job's storages to read (default: its first).
+        #[arg(long, value_name = "NAME")]
+        storage: Option<String>,
+    },
+}
+
+/// Which backup: exactly one of these.
+#[derive(Debug, clap::Args)]
+#[group(required = true, multiple = false)]
+pub struct PickArgs {
+    /// The newest backup.
+    #[arg(long)]
+    pub latest: bool,
+    /// The newest backup taken at or before TIME (RFC 3339, or
+    /// 2026-11-28_03-00-00 in UTC as in the keys).
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// This exact key.
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<String>,
+}
+
+/// Which backups to verify: exactly one of these.
+#[derive(Debug, clap::Args)]
+#[group(required = true, multiple = false)]
+pub struct VerifyPick {
+    /// The newest backup.
+    #[arg(long)]
+    pub latest: bool,
+    /// Every backup of the job.
+    #[arg(long)]
+    pub all: bool,
+    /// This exact key.
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<String>,
 }
 
 /// Where the configuration comes from: a file (maybe) and the environment.
@@ -102,7 +180,10 @@ async fn open_targets(
 
 /// The named jobs (all when none is named), or None after logging the
 /// unknown names.
-fn select_jobs<'a>(config: &'a Config, names: &[String]) -> Option<Vec<&'a config::JobConfig>> {
+pub(crate) fn select_jobs<'a>(
+    config: &'a Config,
+    names: &[String],
+) -> Option<Vec<&'a config::JobConfig>> {
     let unknown: Vec<&String> = names.iter().filter(|n| config.job(n).is_none()).collect();
     if !unknown.is_empty() {
         let known: Vec<&str> = config.jobs.iter().map(|j| j.name.as_str()).collect();

@@ -148,6 +148,38 @@ fn keyword_pairs(input: &str) -> Result<Vec<(String, String)>, ConnInfoError> {
     }
 }
 
+/// The database a password-free conninfo (as [`parse`] returns) names.
+pub fn dbname(conninfo: &str) -> Option<String> {
+    if conninfo.contains("://") {
+        let url = Url::parse(conninfo).ok()?;
+        let name = url.path().trim_start_matches('/');
+        return (!name.is_empty()).then(|| percent_decode(name));
+    }
+    keyword_pairs(conninfo)
+        .ok()?
+        .into_iter()
+        .find(|(k, _)| k == "dbname")
+        .map(|(_, v)| v)
+}
+
+/// The same connection to another database on the same server.
+pub fn with_dbname(conninfo: &str, name: &str) -> String {
+    if conninfo.contains("://")
+        && let Ok(mut url) = Url::parse(conninfo)
+    {
+        url.set_path(&format!("/{name}"));
+        return url.to_string();
+    }
+    let mut pairs: Vec<String> = keyword_pairs(conninfo)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(k, _)| k != "dbname")
+        .map(|(k, v)| format!("{k}={}", quote(&v)))
+        .collect();
+    pairs.push(format!("dbname={}", quote(name)));
+    pairs.join(" ")
+}
+
 /// Quotes a conninfo value: `'...'` with `\` and `'` escaped.
 pub fn quote(value: &str) -> String {
     let escaped = value.replace('\\', "\\\\").replace('\'', "\\'");
@@ -248,6 +280,25 @@ mod tests {
             parse("host=db port"),
             Err(ConnInfoError::MissingEquals(_))
         ));
+    }
+
+    #[test]
+    fn database_names_are_read_and_replaced() {
+        let url = parse("postgres://u:p@h:5432/shop?sslmode=disable")
+            .unwrap()
+            .conninfo;
+        assert_eq!(dbname(&url).as_deref(), Some("shop"));
+        assert_eq!(
+            with_dbname(&url, "postgres"),
+            "postgres://u@h:5432/postgres?sslmode=disable"
+        );
+        let kw = parse("host=h dbname=shop user=u").unwrap().conninfo;
+        assert_eq!(dbname(&kw).as_deref(), Some("shop"));
+        assert_eq!(
+            with_dbname(&kw, "postgres"),
+            "host='h' user='u' dbname='postgres'"
+        );
+        assert_eq!(dbname(&parse("host=h").unwrap().conninfo), None);
     }
 
     #[test]

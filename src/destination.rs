@@ -26,6 +26,16 @@ pub struct StoreError {
     pub message: String,
 }
 
+/// One object as a listing shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub size: u64,
+}
+
+/// The bytes of a stored object, as they arrive.
+pub type ObjectReader = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
+
 /// An opened destination.
 pub enum Store {
     S3(s3::S3Store),
@@ -97,11 +107,36 @@ impl Store {
 
     /// Every key under `prefix` (ending in `/`, or empty for all), however
     /// many pages the listing takes.
-    pub async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+    pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
         match self {
             Store::S3(s) => s.list(prefix).await,
             Store::Local(l) => l.list(prefix).await,
         }
+    }
+
+    /// Streams the object at `key`.
+    pub async fn get(&self, key: &str) -> Result<ObjectReader, StoreError> {
+        match self {
+            Store::S3(s) => s.get(key).await,
+            Store::Local(l) => l.get(key).await,
+        }
+    }
+
+    /// Reads a small object (a manifest) whole; None when it does not exist.
+    pub async fn get_small(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        use tokio::io::AsyncReadExt;
+        if !self.exists(key).await? {
+            return Ok(None);
+        }
+        let mut reader = self.get(key).await?;
+        let mut out = Vec::new();
+        reader.read_to_end(&mut out).await.map_err(|e| StoreError {
+            store: self.describe(),
+            op: "read",
+            key: key.to_string(),
+            message: e.to_string(),
+        })?;
+        Ok(Some(out))
     }
 
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {

@@ -51,6 +51,8 @@ pub enum BackupError {
     Panicked(String),
     #[error("cancelled by shutdown; nothing was stored")]
     Cancelled,
+    #[error("the new backup failed verification: {0}")]
+    Verify(#[from] crate::verify::VerifyError),
 }
 
 /// One stored copy of a backup.
@@ -252,6 +254,9 @@ pub async fn run_job(
     cancel: &CancellationToken,
 ) -> Result<Outcome, BackupError> {
     let outcome = run_once(job, targets, now, cancel).await?;
+    if job.verify_after_backup {
+        verify_new(job, targets, &outcome).await?;
+    }
     if job.retention.has_rules() {
         for target in targets {
             match crate::prune::prune(job, &target.name, &target.store, Timestamp::now(), false)
@@ -272,6 +277,35 @@ pub async fn run_job(
         }
     }
     Ok(outcome)
+}
+
+/// Verifies the copies a backup just wrote; logged like a backup.
+async fn verify_new(
+    job: &JobConfig,
+    targets: &[Target],
+    outcome: &Outcome,
+) -> Result<(), BackupError> {
+    for (target, stored) in targets.iter().zip(&outcome.stored) {
+        let backups = crate::catalog::backups(job, &target.store).await?;
+        let pick = crate::catalog::Pick::Key(stored.key.clone());
+        let backup = crate::catalog::pick(&backups, &pick)
+            .map_err(|e| BackupError::Verify(crate::verify::VerifyError::NotFound(e)))?;
+        match crate::verify::verify(&target.store, backup, job.verify_restore_into.as_ref()).await {
+            Ok(report) => tracing::info!(
+                job = %job.name,
+                storage = %target.name,
+                key = %report.key,
+                tables = report.restored.map(|r| r.0),
+                rows = report.restored.map(|r| r.1),
+                "verification passed"
+            ),
+            Err(e) => {
+                tracing::error!(job = %job.name, storage = %target.name, error = %e, "verification failed");
+                return Err(e.into());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Completes every upload, then writes its manifest. A copy whose manifest

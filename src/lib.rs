@@ -24,6 +24,8 @@
 //! and never reach logs, errors or a child's command line.
 
 pub mod agent;
+pub mod catalog;
+pub mod child;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -36,7 +38,11 @@ pub mod naming;
 pub mod pgtools;
 pub mod pipeline;
 pub mod prune;
+pub mod readback;
 pub mod reload;
+pub mod restore;
 pub mod retention;
 pub mod schedule;
 pub mod source;
+pub mod target;
+pub mod verify;

@@ -39,6 +39,33 @@ fn main() -> ExitCode {
             Command::Run => cli::run(config, &source).await,
             Command::Backup { jobs } => cli::backup(&config, jobs).await,
             Command::Prune { jobs, dry_run } => cli::prune(&config, jobs, *dry_run).await,
+            Command::List { jobs, json } => cli::inspect::list(&config, jobs, *json).await,
+            Command::Restore {
+                job,
+                pick,
+                to,
+                create,
+                clean,
+                storage,
+            } => {
+                cli::inspect::restore(&config, job, pick, to, *create, *clean, storage.as_deref())
+                    .await
+            }
+            Command::Verify {
+                job,
+                pick,
+                restore_into,
+                storage,
+            } => {
+                cli::inspect::verify(
+                    &config,
+                    job,
+                    pick,
+                    restore_into.as_deref(),
+                    storage.as_deref(),
+                )
+                .await
+            }
             Command::Check => unreachable!("handled above"),
         }
     });

@@ -93,6 +93,16 @@ pub enum ToolError {
         newest: PgVersion,
         path: String,
     },
+    #[error(
+        "the backup was written by pg_dump {archive} but the newest {tool} found is {newest} ({path}); \
+         install the PostgreSQL {archive} client programs to restore it"
+    )]
+    ArchiveTooNew {
+        tool: String,
+        archive: PgVersion,
+        newest: PgVersion,
+        path: String,
+    },
     #[error("cannot connect to the database: {0}")]
     ServerVersion(String),
 }

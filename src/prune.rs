@@ -6,7 +6,7 @@ use jiff::Timestamp;
 
 use crate::config::JobConfig;
 use crate::destination::{Store, StoreError};
-use crate::naming::{self, Layout};
+use crate::naming;
 use crate::retention::{self, Decision, Listed};
 
 /// What one prune did.
@@ -18,28 +18,6 @@ pub struct Report {
     pub failed: usize,
 }
 
-/// The job's backups in `store`: only keys its own naming produced.
-pub async fn listing(job: &JobConfig, store: &Store) -> Result<Vec<Listed>, StoreError> {
-    let layout = Layout {
-        prefix: store.prefix(),
-        naming: job.naming,
-        job: &job.name,
-    };
-    let keys = store.list(&layout.dir()).await?;
-    let all: std::collections::BTreeSet<&str> = keys.iter().map(String::as_str).collect();
-    Ok(keys
-        .iter()
-        .filter_map(|key| {
-            let name = layout.parse(key)?;
-            Some(Listed {
-                key: key.clone(),
-                at: name.at,
-                complete: all.contains(naming::manifest_key(key).as_str()),
-            })
-        })
-        .collect())
-}
-
 /// Plans retention for `job` in `store` and, unless `dry_run`, deletes what
 /// the plan drops (each backup with its manifest).
 pub async fn prune(
@@ -49,7 +27,15 @@ pub async fn prune(
     now: Timestamp,
     dry_run: bool,
 ) -> Result<Report, StoreError> {
-    let listed = listing(job, store).await?;
+    let listed: Vec<Listed> = crate::catalog::backups(job, store)
+        .await?
+        .into_iter()
+        .map(|b| Listed {
+            key: b.key,
+            at: b.at,
+            complete: b.complete,
+        })
+        .collect();
     let decisions = retention::plan(&job.retention, &listed, now, &job.timezone.tz);
     let mut report = Report {
         storage: storage.to_string(),

@@ -2,19 +2,13 @@
 //! its stderr is logged and kept; its exit status decides, after stdout
 //! ends, whether the dump is whole.
 
-use std::collections::VecDeque;
-use std::process::{ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Stdio;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, ChildStdout};
-use tokio::task::JoinHandle;
 
+use crate::child::{self, StderrTail};
 use crate::config::{DumpFormat, JobConfig};
 use crate::pgtools::{self, PgTool};
-
-/// Lines of stderr kept for the error message.
-const STDERR_TAIL: usize = 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -23,25 +17,16 @@ pub enum SourceError {
         program: String,
         source: std::io::Error,
     },
-    #[error("pg_dump failed ({status}){}", tail_text(.stderr))]
+    #[error("pg_dump failed ({status}){}", child::tail_text(.stderr))]
     Failed { status: String, stderr: Vec<String> },
     #[error("cannot wait for pg_dump: {0}")]
     Wait(std::io::Error),
 }
 
-fn tail_text(lines: &[String]) -> String {
-    if lines.is_empty() {
-        String::new()
-    } else {
-        format!(": {}", lines.join(" | "))
-    }
-}
-
 /// A running pg_dump.
 pub struct PgDump {
     child: Child,
-    stderr: Arc<Mutex<VecDeque<String>>>,
-    stderr_task: JoinHandle<()>,
+    stderr: StderrTail,
 }
 
 /// The pg_dump arguments for `job`, without the connection.
@@ -72,32 +57,8 @@ impl PgDump {
         })?;
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr_pipe = child.stderr.take().expect("stderr is piped");
-        let stderr = Arc::new(Mutex::new(VecDeque::new()));
-        let kept = Arc::clone(&stderr);
-        let job_name = job.name.clone();
-        let stderr_task = tokio::spawn(async move {
-            let mut lines = BufReader::new(stderr_pipe).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                if line.contains("error:") || line.contains("FATAL") {
-                    tracing::error!(job = %job_name, "pg_dump: {line}");
-                } else {
-                    tracing::warn!(job = %job_name, "pg_dump: {line}");
-                }
-                let mut tail = kept.lock().expect("stderr tail lock");
-                if tail.len() == STDERR_TAIL {
-                    tail.pop_front();
-                }
-                tail.push_back(line);
-            }
-        });
-        Ok((
-            PgDump {
-                child,
-                stderr,
-                stderr_task,
-            },
-            stdout,
-        ))
+        let stderr = StderrTail::start(stderr_pipe, "pg_dump", job.name.clone());
+        Ok((PgDump { child, stderr }, stdout))
     }
 
     /// Stops pg_dump at once (the backup is being abandoned).
@@ -111,30 +72,14 @@ impl PgDump {
     pub async fn finish(mut self) -> Result<(), SourceError> {
         let status = self.child.wait().await.map_err(SourceError::Wait)?;
         // stderr ends when pg_dump exits; take every line before judging.
-        let _ = (&mut self.stderr_task).await;
-        let stderr: Vec<String> = self
-            .stderr
-            .lock()
-            .expect("stderr tail lock")
-            .iter()
-            .cloned()
-            .collect();
+        let stderr = self.stderr.finish().await;
         if status.success() {
             Ok(())
         } else {
             Err(SourceError::Failed {
-                status: describe(status),
+                status: child::describe(status),
                 stderr,
             })
         }
-    }
-}
-
-fn describe(status: ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => format!("exit status {code}"),
-        (None, Some(signal)) => format!("killed by signal {signal}"),
-        (None, None) => status.to_string(),
     }
 }

@@ -71,7 +71,7 @@ pub fn fingerprint(job: &JobConfig, config: &Config) -> Fingerprint {
         .as_ref()
         .map(|p| p.expose_secret().to_string());
     let text = format!(
-        "{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}|{}",
+        "{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}|{}|{}|{:?}",
         job.name,
         job.connection.conninfo,
         password,
@@ -84,6 +84,13 @@ pub fn fingerprint(job: &JobConfig, config: &Config) -> Fingerprint {
         job.storage,
         job.timezone.name,
         job.run_on_start,
+        job.verify_after_backup,
+        job.verify_restore_into.as_ref().map(|c| {
+            (
+                &c.conninfo,
+                c.password.as_ref().map(|p| p.expose_secret().to_string()),
+            )
+        }),
     );
     h.update(text.as_bytes());
     for name in &job.storage {

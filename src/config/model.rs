@@ -125,4 +125,8 @@ pub struct JobConfig {
     pub timezone: Zone,
     /// Run once when the agent starts.
     pub run_on_start: bool,
+    /// Verify each new backup (checksum, decompression, structure).
+    pub verify_after_backup: bool,
+    /// And restore it into a scratch database on this server.
+    pub verify_restore_into: Option<Connection>,
 }

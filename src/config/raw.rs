@@ -102,6 +102,8 @@ pub struct RawJob {
     pub naming: Option<Naming>,
     pub timezone: Option<String>,
     pub run_on_start: Option<bool>,
+    pub verify_after_backup: Option<bool>,
+    pub verify_restore_into: Option<SecretString>,
 }
 
 /// `retention = { ... }` of a job. No rule at all means keep every backup.

@@ -63,6 +63,9 @@ struct JobView<'a> {
     naming: Naming,
     timezone: &'a str,
     run_on_start: bool,
+    verify_after_backup: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verify_restore_into: Option<String>,
     retention: &'a Retention,
 }
 
@@ -130,6 +133,11 @@ fn job_view(j: &JobConfig) -> JobView<'_> {
         naming: j.naming,
         timezone: &j.timezone.name,
         run_on_start: j.run_on_start,
+        verify_after_backup: j.verify_after_backup,
+        verify_restore_into: j.verify_restore_into.as_ref().map(|c| match c.password {
+            Some(_) => format!("{} (password ***)", c.conninfo),
+            None => c.conninfo.clone(),
+        }),
         retention: &j.retention,
     }
 }

@@ -483,6 +483,20 @@ fn check_job(
         }
     }
     let naming = raw.naming.unwrap_or(Naming::Job);
+    let verify_restore_into = match raw.verify_restore_into {
+        None => None,
+        Some(url) => match conninfo::parse(url.expose_secret()) {
+            Ok(conn) => Some(conn),
+            Err(e) => {
+                c.err(
+                    ErrorKind::Invalid,
+                    &key("verify_restore_into"),
+                    e.to_string(),
+                );
+                None
+            }
+        },
+    };
     let timezone = match raw.timezone.as_deref() {
         None => default_zone.clone(),
         Some(tz) => zone(c, &key("timezone"), tz),
@@ -500,6 +514,9 @@ fn check_job(
         naming,
         timezone,
         run_on_start: raw.run_on_start.unwrap_or(false),
+        verify_after_backup: raw.verify_after_backup.unwrap_or(false)
+            || verify_restore_into.is_some(),
+        verify_restore_into,
     })
 }
 

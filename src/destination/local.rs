@@ -9,7 +9,7 @@ use bytes::Bytes;
 use tokio::fs::{self, File};
 use tokio::io::AsyncWriteExt;
 
-use super::StoreError;
+use super::{ObjectInfo, ObjectReader, StoreError};
 use crate::config::LocalConfig;
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -89,7 +89,7 @@ impl LocalStore {
 
     /// Files directly in the directory `prefix` names (keys never nest
     /// deeper than their job's directory); temp files are not keys.
-    pub async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+    pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
         let dir = prefix.trim_end_matches('/');
         let path = if dir.is_empty() {
             self.root.clone()
@@ -110,13 +110,26 @@ impl LocalStore {
             let Ok(name) = entry.file_name().into_string() else {
                 continue;
             };
-            let is_file = entry.file_type().await.is_ok_and(|t| t.is_file());
-            if is_file && !name.starts_with('.') {
-                keys.push(format!("{prefix}{name}"));
+            let Ok(meta) = entry.metadata().await else {
+                continue;
+            };
+            if meta.is_file() && !name.starts_with('.') {
+                keys.push(ObjectInfo {
+                    key: format!("{prefix}{name}"),
+                    size: meta.len(),
+                });
             }
         }
-        keys.sort();
+        keys.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(keys)
+    }
+
+    pub async fn get(&self, key: &str) -> Result<ObjectReader, StoreError> {
+        let path = self.path_of(key)?;
+        let file = File::open(&path)
+            .await
+            .map_err(|e| self.error("open", key, e))?;
+        Ok(Box::new(file))
     }
 
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {

@@ -20,8 +20,8 @@ use bytes::{Bytes, BytesMut};
 use secrecy::ExposeSecret;
 use tokio::task::JoinSet;
 
-use super::StoreError;
 use super::parts::{MAX_PARTS, part_size};
+use super::{ObjectInfo, ObjectReader, StoreError};
 use crate::config::S3Config;
 
 /// Parts uploading at once, besides the one being filled.
@@ -183,7 +183,7 @@ impl S3Store {
         Ok(())
     }
 
-    pub async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+    pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
         let mut keys = Vec::new();
         let mut pages = self
             .client
@@ -194,13 +194,26 @@ impl S3Store {
             .send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| self.error("LIST", prefix, sdk_message(&e)))?;
-            keys.extend(
-                page.contents()
-                    .iter()
-                    .filter_map(|o| o.key().map(str::to_string)),
-            );
+            keys.extend(page.contents().iter().filter_map(|o| {
+                Some(ObjectInfo {
+                    key: o.key()?.to_string(),
+                    size: o.size().unwrap_or(0).max(0) as u64,
+                })
+            }));
         }
         Ok(keys)
+    }
+
+    pub async fn get(&self, key: &str) -> Result<ObjectReader, StoreError> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| self.error("GET", key, sdk_message(&e)))?;
+        Ok(Box::new(out.body.into_async_read()))
     }
 
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
