@@ -79,6 +79,17 @@ else
     echo; echo "MISMATCH: the restore differs from the source" >&2; exit 1
 fi
 
+step "the same with keepsake: list, verify, restore --latest"
+"$keepsake" list
+"$keepsake" verify --job default --latest
+"$keepsake" restore --job default --latest --create \
+    --to "postgres://postgres@$KS_PGHOST:$KS_PGPORT/shop_restored_by_keepsake" 2>/dev/null
+if [ "$(fingerprint shop)" = "$(fingerprint shop_restored_by_keepsake)" ]; then
+    echo "OK: keepsake's restore equals the source too."
+else
+    echo "MISMATCH: keepsake's restore differs from the source" >&2; exit 1
+fi
+
 step "the agent: config/keepsake.toml (two jobs, two storages, retention) for 12 seconds"
 # The example file as shipped; only what points at real hosts is overridden,
 # and the schedules run every few seconds instead of nightly.

@@ -121,3 +121,47 @@ async fn an_older_server_uses_the_oldest_fitting_pg_dump() {
         "{stderr}"
     );
 }
+
+/// An archive written by pg_dump 18 cannot be read by pg_restore 15: the
+/// restore says so instead of failing halfway.
+#[tokio::test]
+async fn restoring_an_archive_needs_a_new_enough_pg_restore() {
+    let db = pg18_db();
+    let bucket = bucket("v18restore").await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("keepsake.toml");
+    std::fs::write(
+        &config,
+        toml_job(&url18(&db), &bucket, "format = \"custom\""),
+    )
+    .unwrap();
+    let mut cmd = keepsake(Some(&pg18_bin()));
+    cmd.arg("-c").arg(&config).arg("backup");
+    let (code, _, stderr) = run(cmd);
+    assert_eq!(code, 0, "{stderr}");
+
+    let target = unique("v18dst").replace('-', "_");
+    let to = format!("postgres://postgres@{}:{}/{target}", pg_host(), pg18_port());
+    let mut cmd = keepsake(None);
+    cmd.arg("-c").arg(&config).args([
+        "restore", "--job", "shop", "--latest", "--create", "--to", &to,
+    ]);
+    let (code, _, stderr) = run(cmd);
+    assert_eq!(code, 4, "{stderr}");
+    assert!(
+        stderr
+            .contains("the backup was written by pg_dump 18 but the newest pg_restore found is 15"),
+        "{stderr}"
+    );
+
+    let mut cmd = keepsake(Some(&pg18_bin()));
+    cmd.arg("-c").arg(&config).args([
+        "restore", "--job", "shop", "--latest", "--create", "--to", &to,
+    ]);
+    let (code, _, stderr) = run(cmd);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        fingerprint_at(&pg18_port(), &target),
+        fingerprint_at(&pg18_port(), &db)
+    );
+}
