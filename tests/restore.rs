@@ -184,34 +184,17 @@ async fn at_picks_the_newest_backup_not_after_the_time() {
 async fn latest_is_found_past_a_thousand_objects() {
     let db = sample_db("many");
     let bucket = bucket("many").await;
-    let client = s3_client();
-    let mut puts = tokio::task::JoinSet::new();
-    for i in 0..1100 {
-        let key = format!(
-            "prod/shop/shop-2025-01-01_{:02}-{:02}-00.sql.gz",
-            i / 60,
-            i % 60
-        );
-        for key in [key.clone(), format!("{key}.manifest.json")] {
-            let (client, bucket) = (client.clone(), bucket.clone());
-            puts.spawn(async move {
-                client
-                    .put_object()
-                    .bucket(bucket)
-                    .key(key)
-                    .body(b"{}".to_vec().into())
-                    .send()
-                    .await
-                    .unwrap();
-            });
-        }
-        while puts.len() >= 32 {
-            puts.join_next().await.unwrap().unwrap();
-        }
-    }
-    while let Some(r) = puts.join_next().await {
-        r.unwrap();
-    }
+    let keys: Vec<String> = (0..1100)
+        .map(|i| {
+            format!(
+                "prod/shop/shop-2025-01-01_{:02}-{:02}-00.sql.gz",
+                i / 60,
+                i % 60
+            )
+        })
+        .flat_map(|key| [format!("{key}.manifest.json"), key])
+        .collect();
+    put_many(&bucket, keys, b"{}").await;
     let dir = tempfile::tempdir().unwrap();
     let config = config_file(dir.path(), &toml_job(&db_url(&db), &bucket, ""));
     let (code, _, stderr) = cli(&config, &["backup"]);

@@ -6,19 +6,13 @@ mod common;
 
 use common::*;
 
-/// Puts small objects at `keys` in `bucket`.
 async fn put_all(bucket: &str, keys: &[&str]) {
-    let client = s3_client();
-    for key in keys {
-        client
-            .put_object()
-            .bucket(bucket)
-            .key(*key)
-            .body(b"not a real dump".to_vec().into())
-            .send()
-            .await
-            .unwrap();
-    }
+    put_many(
+        bucket,
+        keys.iter().map(|k| k.to_string()).collect(),
+        b"not a real dump",
+    )
+    .await;
 }
 
 const FOREIGN: &[&str] = &[
@@ -168,27 +162,7 @@ async fn listing_is_complete_past_a_thousand_objects() {
             )
         })
         .collect();
-    let client = s3_client();
-    let mut puts = tokio::task::JoinSet::new();
-    for key in keys_to_put {
-        let (client, bucket) = (client.clone(), bucket.clone());
-        puts.spawn(async move {
-            client
-                .put_object()
-                .bucket(bucket)
-                .key(key)
-                .body(b"x".to_vec().into())
-                .send()
-                .await
-                .unwrap();
-        });
-        while puts.len() >= 32 {
-            puts.join_next().await.unwrap().unwrap();
-        }
-    }
-    while let Some(r) = puts.join_next().await {
-        r.unwrap();
-    }
+    put_many(&bucket, keys_to_put, b"x").await;
     let mut cmd = env_backup(&db, &bucket, "many");
     cmd.env("KEEPSAKE_JOBS__DEFAULT__RETENTION__KEEP_LAST", "1")
         .arg("backup");

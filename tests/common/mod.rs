@@ -205,6 +205,31 @@ pub async fn bucket(prefix: &str) -> String {
     name
 }
 
+/// Puts small objects at `keys`, 32 at a time.
+pub async fn put_many(bucket: &str, keys: Vec<String>, body: &'static [u8]) {
+    let client = s3_client();
+    let mut puts = tokio::task::JoinSet::new();
+    for key in keys {
+        let (client, bucket) = (client.clone(), bucket.to_string());
+        puts.spawn(async move {
+            client
+                .put_object()
+                .bucket(bucket)
+                .key(key)
+                .body(body.to_vec().into())
+                .send()
+                .await
+                .expect("put object");
+        });
+        while puts.len() >= 32 {
+            puts.join_next().await.unwrap().unwrap();
+        }
+    }
+    while let Some(r) = puts.join_next().await {
+        r.unwrap();
+    }
+}
+
 /// Every key in `bucket`, sorted.
 pub async fn keys(bucket: &str) -> Vec<String> {
     let client = s3_client();

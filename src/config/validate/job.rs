@@ -1,0 +1,258 @@
+//! `[jobs.NAME]`: the database, schedule, storages, dump settings,
+//! retention and verification of one job.
+
+use std::collections::BTreeMap;
+
+use secrecy::ExposeSecret;
+
+use super::{Checker, Reported, valid_name, zone};
+use crate::config::error::ErrorKind;
+use crate::config::model::*;
+use crate::config::raw::RawJob;
+use crate::conninfo;
+
+/// pg_dump options that keepsake sets itself or that would break the stream.
+const RESERVED_ARGS: &[&str] = &[
+    "-f",
+    "--file",
+    "-F",
+    "--format",
+    "-d",
+    "--dbname",
+    "-W",
+    "--password",
+    "-Z",
+    "--compress",
+    "-j",
+    "--jobs",
+];
+
+pub(super) fn check_job(
+    c: &mut Checker,
+    name: &str,
+    raw: RawJob,
+    storages: &[String],
+    default_zone: &Zone,
+) -> Option<JobConfig> {
+    let section = format!("jobs.{name}");
+    let key = |k: &str| format!("{section}.{k}");
+    let before = c.errors.len();
+    if !valid_name(name) {
+        c.err(
+            ErrorKind::Invalid,
+            &section,
+            "job names may use only letters, digits, '-' and '_'",
+        );
+    }
+    let database = c.secret(
+        &key("database"),
+        raw.database,
+        raw.database_file.as_deref(),
+        ErrorKind::Invalid,
+    );
+    let password = c.secret(
+        &key("password"),
+        raw.password,
+        raw.password_file.as_deref(),
+        ErrorKind::Invalid,
+    );
+    let mut connection = None;
+    let mut database_display = String::new();
+    let password = password.unwrap_or(None);
+    match &database {
+        Err(Reported) => {}
+        Ok(None) => c.missing(&key("database")),
+        Ok(Some(db)) => match conninfo::parse(db.expose_secret()) {
+            Err(e) => c.err(ErrorKind::Invalid, &key("database"), e.to_string()),
+            Ok(conn) if conn.password.is_some() && password.is_some() => c.err(
+                ErrorKind::Invalid,
+                &key("password"),
+                "the database connection string already holds a password; give it in one place",
+            ),
+            Ok(mut conn) => {
+                database_display = conninfo::redact(db.expose_secret());
+                if password.is_some() {
+                    conn.password = password;
+                }
+                connection = Some(conn);
+            }
+        },
+    }
+    let schedule = match raw.schedule.as_deref() {
+        None => None,
+        Some(expr) => match crate::schedule::parse(expr) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                c.err(ErrorKind::Cron, &key("schedule"), e);
+                None
+            }
+        },
+    };
+    let storage = check_job_storage(c, &key("storage"), raw.storage, storages);
+    let format = raw.format.unwrap_or(DumpFormat::Plain);
+    let compression = check_compression(
+        c,
+        &key("compression_level"),
+        raw.compression,
+        raw.compression_level,
+    );
+    let pg_dump_args = raw.pg_dump_args.unwrap_or_default();
+    for arg in &pg_dump_args {
+        let flag = arg.split('=').next().unwrap_or(arg);
+        let short_with_value = RESERVED_ARGS
+            .iter()
+            .any(|r| r.len() == 2 && flag.starts_with(r) && !flag.starts_with("--"));
+        if RESERVED_ARGS.contains(&flag) || short_with_value {
+            c.err(
+                ErrorKind::Invalid,
+                &key("pg_dump_args"),
+                format!("{flag:?} is set by keepsake itself (see format, compression, database)"),
+            );
+        }
+    }
+    let retention = raw.retention.unwrap_or_default();
+    for (rule, value) in [
+        ("keep_days", retention.keep_days),
+        ("keep_last", retention.keep_last),
+        ("keep_daily", retention.keep_daily),
+        ("keep_weekly", retention.keep_weekly),
+        ("keep_monthly", retention.keep_monthly),
+    ] {
+        if value == Some(0) {
+            c.err(
+                ErrorKind::Invalid,
+                &key(&format!("retention.{rule}")),
+                "must be at least 1 (leave it out to keep every backup)",
+            );
+        }
+    }
+    let naming = raw.naming.unwrap_or(Naming::Job);
+    let verify_restore_into = match raw.verify_restore_into {
+        None => None,
+        Some(url) => match conninfo::parse(url.expose_secret()) {
+            Ok(conn) => Some(conn),
+            Err(e) => {
+                c.err(
+                    ErrorKind::Invalid,
+                    &key("verify_restore_into"),
+                    e.to_string(),
+                );
+                None
+            }
+        },
+    };
+    let timezone = match raw.timezone.as_deref() {
+        None => default_zone.clone(),
+        Some(tz) => zone(c, &key("timezone"), tz),
+    };
+    (c.errors.len() == before).then(|| JobConfig {
+        name: name.to_string(),
+        connection: connection.expect("no error means a connection"),
+        database_display,
+        schedule,
+        storage,
+        format,
+        compression,
+        pg_dump_args,
+        retention,
+        naming,
+        timezone,
+        run_on_start: raw.run_on_start.unwrap_or(false),
+        verify_after_backup: raw.verify_after_backup.unwrap_or(false)
+            || verify_restore_into.is_some(),
+        verify_restore_into,
+    })
+}
+
+fn check_job_storage(
+    c: &mut Checker,
+    key: &str,
+    raw: Option<Vec<String>>,
+    storages: &[String],
+) -> Vec<String> {
+    let names = match raw {
+        Some(names) if !names.is_empty() => names,
+        _ if storages.len() == 1 => return storages.to_vec(),
+        Some(_) | None => {
+            c.missing(key);
+            return Vec::new();
+        }
+    };
+    for name in &names {
+        if !storages.contains(name) {
+            let known = if storages.is_empty() {
+                "none is defined".to_string()
+            } else {
+                format!("defined: {}", storages.join(", "))
+            };
+            c.err(
+                ErrorKind::Invalid,
+                key,
+                format!("unknown storage {name:?} ({known})"),
+            );
+        }
+    }
+    names
+}
+
+fn check_compression(
+    c: &mut Checker,
+    key: &str,
+    kind: Option<CompressionKind>,
+    level: Option<i32>,
+) -> Compression {
+    let kind = kind.unwrap_or(CompressionKind::Gzip);
+    let range = match kind {
+        CompressionKind::Gzip => Some(0..=9),
+        CompressionKind::Zstd => Some(-7..=22),
+        CompressionKind::None => None,
+    };
+    match (level, range) {
+        (Some(l), Some(r)) if !r.contains(&l) => c.err(
+            ErrorKind::Invalid,
+            key,
+            format!(
+                "{l} is out of range {}..={} for {kind:?}",
+                r.start(),
+                r.end()
+            ),
+        ),
+        (Some(_), None) => c.err(
+            ErrorKind::Invalid,
+            key,
+            "compression is none; a level makes no sense",
+        ),
+        _ => {}
+    }
+    Compression { kind, level }
+}
+
+/// Two legacy-named jobs in one place would read each other's backups as
+/// their own; retention would then delete the other job's dumps.
+pub(super) fn check_shared_legacy_names(
+    c: &mut Checker,
+    jobs: &[JobConfig],
+    storage: &BTreeMap<String, StorageConfig>,
+) {
+    let mut seen: BTreeMap<(String, String), &str> = BTreeMap::new();
+    for job in jobs.iter().filter(|j| j.naming == Naming::Legacy) {
+        for s in &job.storage {
+            let prefix = match storage.get(s) {
+                Some(StorageConfig::S3(s3)) => format!("s3://{}/{}", s3.bucket, s3.prefix),
+                Some(StorageConfig::Local(l)) => format!("{}/{}", l.path.display(), l.prefix),
+                None => continue,
+            };
+            if let Some(other) = seen.insert((s.clone(), prefix.clone()), &job.name) {
+                c.err(
+                    ErrorKind::Invalid,
+                    &format!("jobs.{}.naming", job.name),
+                    format!(
+                        "jobs {other:?} and {:?} both use legacy naming under {prefix}; \
+                         their backups could not be told apart",
+                        job.name
+                    ),
+                );
+            }
+        }
+    }
+}
