@@ -1,8 +1,8 @@
 //! Raw configuration -> [`Config`]: pure checks that collect every problem
 //! at once, each naming its key and where the value came from.
 //!
-//! - [`storage`]: the `storage.NAME` sections (S3 and local);
-//! - [`job`]: the `jobs.NAME` sections.
+//! - `storage`: the `storage.NAME` sections (S3 and local);
+//! - `job`: the `jobs.NAME` sections.
 
 mod job;
 mod storage;
