@@ -310,6 +310,24 @@ database = "crm"
     }
 
     #[test]
+    fn compression_threads_are_for_zstd_only() {
+        let file = |codec: &str, threads: u32| {
+            format!(
+                "[storage.d]\ntype = \"local\"\npath = \"/d\"\n[jobs.a]\ndatabase = \"a\"\n\
+                 compression = \"{codec}\"\ncompression_threads = {threads}\n"
+            )
+        };
+        let config = with_file(&file("zstd", 2), &[]).unwrap();
+        assert_eq!(config.jobs[0].compression.threads, 2);
+        let errors = with_file(&file("gzip", 2), &[]).unwrap_err();
+        assert_eq!(errors.0[0].key, "jobs.a.compression_threads", "{errors}");
+        let errors = with_file(&file("zstd", 0), &[]).unwrap_err();
+        assert_eq!(errors.0[0].key, "jobs.a.compression_threads", "{errors}");
+        let default = with_file(&file("zstd", 1).replace("compression_threads = 1\n", ""), &[]).unwrap();
+        assert_eq!(default.jobs[0].compression.threads, 0, "0 = one per core, resolved when compressing");
+    }
+
+    #[test]
     fn two_legacy_jobs_in_one_place_are_refused() {
         let file = r#"
 [storage.disk]

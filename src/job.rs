@@ -16,7 +16,7 @@ use crate::destination::{Store, StoreError, Upload};
 use crate::manifest::{MANIFEST_VERSION, Manifest};
 use crate::naming::{self, BackupName, Layout};
 use crate::pgtools::{self, PgVersion, ToolError};
-use crate::pipeline::{self, ChunkSink, Summary};
+use crate::pipeline::{self, ChunkSink, Summary, Tally};
 use crate::source::{PgDump, SourceError};
 
 /// Chunks buffered between the compressor and the uploads.
@@ -125,9 +125,15 @@ async fn free_name(
     Err(BackupError::NoFreeKey(first))
 }
 
-/// Streams every chunk to every upload; stops at the first failure.
-async fn forward(mut rx: mpsc::Receiver<Bytes>, uploads: &mut [Upload]) -> Result<(), StoreError> {
+/// Hashes every chunk and streams it to every upload; stops at the first
+/// failure.
+async fn forward(
+    mut rx: mpsc::Receiver<Bytes>,
+    uploads: &mut [Upload],
+    tally: &mut Tally,
+) -> Result<(), StoreError> {
     while let Some(chunk) = rx.recv().await {
+        tally.update(&chunk);
         for upload in uploads.iter_mut() {
             upload.write(chunk.clone()).await?;
         }
@@ -186,8 +192,9 @@ pub async fn run_once(
         pipeline::run(&mut input, compression, ChunkSink::new(tx))
     });
 
+    let mut tally = Tally::default();
     let streamed = unless_cancelled(cancel, async {
-        forward(rx, &mut uploads).await.map_err(BackupError::Store)
+        forward(rx, &mut uploads, &mut tally).await.map_err(BackupError::Store)
     })
     .await;
     let staged = if streamed.is_err() {
@@ -211,8 +218,15 @@ pub async fn run_once(
         (Ok(()), _, Err(source)) => Err(BackupError::Source(source)),
         (Ok(()), Err(join), Ok(())) => Err(BackupError::Panicked(join.to_string())),
         (Ok(()), Ok(Err(io)), Ok(())) => Err(BackupError::Pipeline(io)),
-        (Ok(()), Ok(Ok(summary)), Ok(())) if summary.raw_bytes == 0 => Err(BackupError::Empty),
-        (Ok(()), Ok(Ok(summary)), Ok(())) => Ok(summary),
+        (Ok(()), Ok(Ok(0)), Ok(())) => Err(BackupError::Empty),
+        (Ok(()), Ok(Ok(raw_bytes)), Ok(())) => {
+            let (stored_bytes, sha256) = tally.finish();
+            Ok(Summary {
+                raw_bytes,
+                stored_bytes,
+                sha256,
+            })
+        }
     };
     let summary = match verdict {
         Ok(summary) => summary,
@@ -235,6 +249,8 @@ pub async fn run_once(
             ratio = format!("{:.2}", summary.raw_bytes as f64 / summary.stored_bytes.max(1) as f64),
             duration_ms,
             sha256 = %summary.sha256,
+            peak_rss_kib = crate::resources::peak_rss_kib(),
+            disk_write_bytes = crate::resources::disk_write_bytes(),
             "backup finished"
         );
     }

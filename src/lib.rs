@@ -47,6 +47,7 @@ pub mod pipeline;
 pub mod prune;
 pub mod readback;
 pub mod reload;
+pub mod resources;
 pub mod restore;
 pub mod retention;
 pub mod schedule;

@@ -250,6 +250,7 @@ mod tests {
             Compression {
                 kind: CompressionKind::Gzip,
                 level: None,
+                threads: 1,
             },
         );
         assert_eq!(n.at, at("2026-11-28T03:00:00Z"));

@@ -13,6 +13,8 @@ use crate::config::{Compression, CompressionKind};
 
 /// How much is read from the source at a time.
 const READ_SIZE: usize = 256 * 1024;
+/// Input per zstd worker job when compressing with several threads.
+const ZSTD_JOB_SIZE: u32 = 1024 * 1024;
 /// Size of the chunks handed to the destinations.
 pub const CHUNK_SIZE: usize = 1024 * 1024;
 
@@ -27,38 +29,24 @@ pub struct Summary {
     pub sha256: String,
 }
 
-/// Counts and hashes what passes through to `inner`.
-pub struct Checksum<W> {
-    inner: W,
+/// The checksum stage: counts and hashes the stored bytes. It runs where
+/// the chunks are handed to the destinations, off the compressor's thread,
+/// so hashing and compressing use different cores.
+#[derive(Default)]
+pub struct Tally {
     hasher: Sha256,
     bytes: u64,
 }
 
-impl<W: Write> Checksum<W> {
-    pub fn new(inner: W) -> Self {
-        Checksum {
-            inner,
-            hasher: Sha256::new(),
-            bytes: 0,
-        }
+impl Tally {
+    pub fn update(&mut self, chunk: &[u8]) {
+        self.hasher.update(chunk);
+        self.bytes += chunk.len() as u64;
     }
 
-    /// The inner writer, the byte count and the hex digest.
-    pub fn finish(self) -> (W, u64, String) {
-        (self.inner, self.bytes, hex(&self.hasher.finalize()))
-    }
-}
-
-impl<W: Write> Write for Checksum<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.bytes += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
+    /// The byte count and the lowercase hex SHA-256.
+    pub fn finish(self) -> (u64, String) {
+        (self.bytes, hex(&self.hasher.finalize()))
     }
 }
 
@@ -92,7 +80,17 @@ impl<W: Write> Compressor<W> {
             }
             CompressionKind::Zstd => {
                 let level = compression.level.unwrap_or(3);
-                Compressor::Zstd(zstd::stream::write::Encoder::new(inner, level)?)
+                let mut encoder = zstd::stream::write::Encoder::new(inner, level)?;
+                let threads = match compression.threads {
+                    0 => std::thread::available_parallelism().map_or(1, |n| n.get().min(4) as u32),
+                    n => n,
+                };
+                if threads > 1 {
+                    encoder.multithread(threads)?;
+                    // Small jobs keep the workers' buffers (and so memory) small.
+                    encoder.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB_SIZE))?;
+                }
+                Compressor::Zstd(encoder)
             }
             CompressionKind::None => Compressor::Plain(inner),
         })
@@ -173,14 +171,10 @@ impl Write for ChunkSink {
     }
 }
 
-/// Pumps `input` through compression and checksum into `sink` until the
-/// input ends. Runs on a blocking thread.
-pub fn run<R: Read, W: Write>(
-    input: &mut R,
-    compression: Compression,
-    sink: W,
-) -> io::Result<Summary> {
-    let mut chain = Compressor::new(compression, Checksum::new(sink))?;
+/// Pumps `input` through compression into `sink` until the input ends;
+/// returns the bytes read. Runs on a blocking thread.
+pub fn run<R: Read, W: Write>(input: &mut R, compression: Compression, sink: W) -> io::Result<u64> {
+    let mut chain = Compressor::new(compression, sink)?;
     let mut buf = vec![0u8; READ_SIZE];
     let mut raw_bytes = 0u64;
     loop {
@@ -193,23 +187,24 @@ pub fn run<R: Read, W: Write>(
         raw_bytes += n as u64;
         chain.write_all(&buf[..n])?;
     }
-    let (mut sink, stored_bytes, sha256) = chain.finish()?.finish();
+    let mut sink = chain.finish()?;
     sink.flush()?;
-    Ok(Summary {
-        raw_bytes,
-        stored_bytes,
-        sha256,
-    })
+    Ok(raw_bytes)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn roundtrip(kind: CompressionKind, data: &[u8]) -> (Summary, Vec<u8>) {
+    fn roundtrip(kind: CompressionKind, threads: u32, data: &[u8]) -> (u64, Vec<u8>) {
         let mut out = Vec::new();
-        let summary = run(&mut &data[..], Compression { kind, level: None }, &mut out).unwrap();
-        (summary, out)
+        let compression = Compression {
+            kind,
+            level: None,
+            threads,
+        };
+        let raw = run(&mut &data[..], compression, &mut out).unwrap();
+        (raw, out)
     }
 
     fn decompress(kind: CompressionKind, data: &[u8]) -> Vec<u8> {
@@ -231,27 +226,32 @@ mod tests {
     }
 
     #[test]
-    fn every_codec_roundtrips_and_hashes_what_it_stores() {
+    fn every_codec_roundtrips_and_the_tally_hashes_what_is_stored() {
         let data: Vec<u8> = (0..700_000u32)
             .flat_map(|i| (i % 251).to_le_bytes())
             .collect();
-        for kind in [
-            CompressionKind::Gzip,
-            CompressionKind::Zstd,
-            CompressionKind::None,
+        for (kind, threads) in [
+            (CompressionKind::Gzip, 1),
+            (CompressionKind::Zstd, 1),
+            (CompressionKind::Zstd, 2),
+            (CompressionKind::None, 1),
         ] {
-            let (summary, stored) = roundtrip(kind, &data);
-            assert_eq!(summary.raw_bytes, data.len() as u64);
-            assert_eq!(summary.stored_bytes, stored.len() as u64);
-            assert_eq!(summary.sha256, hex(&Sha256::digest(&stored)));
-            assert_eq!(decompress(kind, &stored), data, "{kind:?}");
+            let (raw, stored) = roundtrip(kind, threads, &data);
+            assert_eq!(raw, data.len() as u64);
+            assert_eq!(decompress(kind, &stored), data, "{kind:?}/{threads}");
+            let mut tally = Tally::default();
+            stored.chunks(1000).for_each(|c| tally.update(c));
+            assert_eq!(
+                tally.finish(),
+                (stored.len() as u64, hex(&Sha256::digest(&stored)))
+            );
         }
     }
 
     #[test]
     fn empty_input_is_counted_as_empty() {
-        let (summary, _) = roundtrip(CompressionKind::Gzip, b"");
-        assert_eq!(summary.raw_bytes, 0);
+        let (raw, _) = roundtrip(CompressionKind::Gzip, 1, b"");
+        assert_eq!(raw, 0);
     }
 
     #[test]

@@ -104,6 +104,9 @@ pub struct Compression {
     pub kind: CompressionKind,
     /// None: the codec's default (gzip 6, zstd 3).
     pub level: Option<i32>,
+    /// zstd worker threads; 1 compresses on the pipeline's own thread, 0
+    /// means one per core (up to 4).
+    pub threads: u32,
 }
 
 #[derive(Debug, Clone)]

@@ -97,6 +97,7 @@ pub struct RawJob {
     pub format: Option<DumpFormat>,
     pub compression: Option<CompressionKind>,
     pub compression_level: Option<i32>,
+    pub compression_threads: Option<u32>,
     pub pg_dump_args: Option<Vec<String>>,
     pub retention: Option<RawRetention>,
     pub naming: Option<Naming>,

@@ -59,6 +59,7 @@ struct JobView<'a> {
     compression: CompressionKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     compression_level: Option<i32>,
+    compression_threads: u32,
     pg_dump_args: &'a [String],
     naming: Naming,
     timezone: &'a str,
@@ -129,6 +130,7 @@ fn job_view(j: &JobConfig) -> JobView<'_> {
         format: j.format,
         compression: j.compression.kind,
         compression_level: j.compression.level,
+        compression_threads: j.compression.threads,
         pg_dump_args: &j.pg_dump_args,
         naming: j.naming,
         timezone: &j.timezone.name,

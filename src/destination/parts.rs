@@ -6,7 +6,7 @@
 /// The most parts one upload may have.
 pub const MAX_PARTS: u32 = 10_000;
 /// Size of the first thousand parts.
-pub const FIRST_PART_SIZE: usize = 8 * 1024 * 1024;
+pub const FIRST_PART_SIZE: usize = 6 * 1024 * 1024;
 /// Parts of one size before it doubles.
 const PARTS_PER_STEP: u32 = 1_000;
 /// S3's limits on the size of a part (all but the last).

@@ -95,6 +95,7 @@ pub(super) fn check_job(
         &key("compression_level"),
         raw.compression,
         raw.compression_level,
+        raw.compression_threads,
     );
     let pg_dump_args = raw.pg_dump_args.unwrap_or_default();
     for arg in &pg_dump_args {
@@ -200,6 +201,7 @@ fn check_compression(
     key: &str,
     kind: Option<CompressionKind>,
     level: Option<i32>,
+    threads: Option<u32>,
 ) -> Compression {
     let kind = kind.unwrap_or(CompressionKind::Gzip);
     let range = match kind {
@@ -224,7 +226,22 @@ fn check_compression(
         ),
         _ => {}
     }
-    Compression { kind, level }
+    let threads_key = key.replace("compression_level", "compression_threads");
+    match threads {
+        Some(0) => c.err(ErrorKind::Invalid, &threads_key, "must be at least 1 (leave it out for one per core)"),
+        Some(n) if n > 1 && kind != CompressionKind::Zstd => c.err(
+            ErrorKind::Invalid,
+            &threads_key,
+            "only zstd compresses with several threads",
+        ),
+        _ => {}
+    }
+    let threads = match (threads, kind) {
+        (Some(n), _) => n,
+        (None, CompressionKind::Zstd) => 0,
+        (None, _) => 1,
+    };
+    Compression { kind, level, threads }
 }
 
 /// Two legacy-named jobs in one place would read each other's backups as
