@@ -323,8 +323,15 @@ database = "crm"
         assert_eq!(errors.0[0].key, "jobs.a.compression_threads", "{errors}");
         let errors = with_file(&file("zstd", 0), &[]).unwrap_err();
         assert_eq!(errors.0[0].key, "jobs.a.compression_threads", "{errors}");
-        let default = with_file(&file("zstd", 1).replace("compression_threads = 1\n", ""), &[]).unwrap();
-        assert_eq!(default.jobs[0].compression.threads, 0, "0 = one per core, resolved when compressing");
+        let default = with_file(
+            &file("zstd", 1).replace("compression_threads = 1\n", ""),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            default.jobs[0].compression.threads, 0,
+            "0 = one per core, resolved when compressing"
+        );
     }
 
     #[test]

@@ -194,7 +194,9 @@ pub async fn run_once(
 
     let mut tally = Tally::default();
     let streamed = unless_cancelled(cancel, async {
-        forward(rx, &mut uploads, &mut tally).await.map_err(BackupError::Store)
+        forward(rx, &mut uploads, &mut tally)
+            .await
+            .map_err(BackupError::Store)
     })
     .await;
     let staged = if streamed.is_err() {

@@ -28,8 +28,14 @@ mod tests {
 
     #[test]
     fn fields_are_read_from_proc_text() {
-        assert_eq!(field("VmPeak:\t 100 kB\nVmHWM:\t  2048 kB\n", "VmHWM:"), Some(2048));
-        assert_eq!(field("rchar: 1\nwrite_bytes: 4096\n", "write_bytes:"), Some(4096));
+        assert_eq!(
+            field("VmPeak:\t 100 kB\nVmHWM:\t  2048 kB\n", "VmHWM:"),
+            Some(2048)
+        );
+        assert_eq!(
+            field("rchar: 1\nwrite_bytes: 4096\n", "write_bytes:"),
+            Some(4096)
+        );
         assert_eq!(field("nothing", "VmHWM:"), None);
     }
 

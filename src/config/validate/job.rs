@@ -228,7 +228,11 @@ fn check_compression(
     }
     let threads_key = key.replace("compression_level", "compression_threads");
     match threads {
-        Some(0) => c.err(ErrorKind::Invalid, &threads_key, "must be at least 1 (leave it out for one per core)"),
+        Some(0) => c.err(
+            ErrorKind::Invalid,
+            &threads_key,
+            "must be at least 1 (leave it out for one per core)",
+        ),
         Some(n) if n > 1 && kind != CompressionKind::Zstd => c.err(
             ErrorKind::Invalid,
             &threads_key,
@@ -241,7 +245,11 @@ fn check_compression(
         (None, CompressionKind::Zstd) => 0,
         (None, _) => 1,
     };
-    Compression { kind, level, threads }
+    Compression {
+        kind,
+        level,
+        threads,
+    }
 }
 
 /// Two legacy-named jobs in one place would read each other's backups as
