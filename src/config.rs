@@ -310,7 +310,7 @@ database = "crm"
     }
 
     #[test]
-    fn compression_threads_are_for_zstd_only() {
+    fn compression_threads_are_for_codecs_only() {
         let file = |codec: &str, threads: u32| {
             format!(
                 "[storage.d]\ntype = \"local\"\npath = \"/d\"\n[jobs.a]\ndatabase = \"a\"\n\
@@ -319,7 +319,13 @@ database = "crm"
         };
         let config = with_file(&file("zstd", 2), &[]).unwrap();
         assert_eq!(config.jobs[0].compression.threads, 2);
-        let errors = with_file(&file("gzip", 2), &[]).unwrap_err();
+        assert_eq!(
+            with_file(&file("gzip", 2), &[]).unwrap().jobs[0]
+                .compression
+                .threads,
+            2
+        );
+        let errors = with_file(&file("none", 2), &[]).unwrap_err();
         assert_eq!(errors.0[0].key, "jobs.a.compression_threads", "{errors}");
         let errors = with_file(&file("zstd", 0), &[]).unwrap_err();
         assert_eq!(errors.0[0].key, "jobs.a.compression_threads", "{errors}");

@@ -61,30 +61,52 @@ pub fn hex(bytes: &[u8]) -> String {
         })
 }
 
+/// Worker threads for `threads = 0`: one per core, up to 4.
+fn resolve_threads(threads: u32) -> u32 {
+    match threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get().min(4) as u32),
+        n => n,
+    }
+}
+
 /// The compression stage.
-pub enum Compressor<W: Write> {
+pub enum Compressor<W: Write + Send + 'static> {
     Gzip(flate2::write::GzEncoder<W>),
+    /// pigz-style: one gzip stream, its blocks compressed on several threads.
+    ParGzip(gzp::par::compress::ParCompress<'static, gzp::deflate::Gzip, W>),
     Zstd(zstd::stream::write::Encoder<'static, W>),
     Plain(W),
 }
 
-impl<W: Write> Compressor<W> {
+fn gzp_error(e: gzp::GzpError) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+impl<W: Write + Send + 'static> Compressor<W> {
     pub fn new(compression: Compression, inner: W) -> io::Result<Self> {
         Ok(match compression.kind {
             CompressionKind::Gzip => {
                 let level = compression.level.unwrap_or(6).clamp(0, 9) as u32;
-                Compressor::Gzip(flate2::write::GzEncoder::new(
-                    inner,
-                    flate2::Compression::new(level),
-                ))
+                let threads = resolve_threads(compression.threads);
+                if threads > 1 {
+                    let writer =
+                        gzp::par::compress::ParCompressBuilder::<gzp::deflate::Gzip>::new()
+                            .num_threads(threads as usize)
+                            .map_err(gzp_error)?
+                            .compression_level(flate2::Compression::new(level))
+                            .from_writer(inner);
+                    Compressor::ParGzip(writer)
+                } else {
+                    Compressor::Gzip(flate2::write::GzEncoder::new(
+                        inner,
+                        flate2::Compression::new(level),
+                    ))
+                }
             }
             CompressionKind::Zstd => {
                 let level = compression.level.unwrap_or(3);
                 let mut encoder = zstd::stream::write::Encoder::new(inner, level)?;
-                let threads = match compression.threads {
-                    0 => std::thread::available_parallelism().map_or(1, |n| n.get().min(4) as u32),
-                    n => n,
-                };
+                let threads = resolve_threads(compression.threads);
                 if threads > 1 {
                     encoder.multithread(threads)?;
                     // Small jobs keep the workers' buffers (and so memory) small.
@@ -100,16 +122,21 @@ impl<W: Write> Compressor<W> {
     pub fn finish(self) -> io::Result<W> {
         match self {
             Compressor::Gzip(e) => e.finish(),
+            Compressor::ParGzip(mut e) => {
+                use gzp::ZWriter;
+                e.finish().map_err(gzp_error)
+            }
             Compressor::Zstd(e) => e.finish(),
             Compressor::Plain(w) => Ok(w),
         }
     }
 }
 
-impl<W: Write> Write for Compressor<W> {
+impl<W: Write + Send + 'static> Write for Compressor<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Compressor::Gzip(e) => e.write(buf),
+            Compressor::ParGzip(e) => e.write(buf),
             Compressor::Zstd(e) => e.write(buf),
             Compressor::Plain(w) => w.write(buf),
         }
@@ -118,6 +145,7 @@ impl<W: Write> Write for Compressor<W> {
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Compressor::Gzip(e) => e.flush(),
+            Compressor::ParGzip(e) => e.flush(),
             Compressor::Zstd(e) => e.flush(),
             Compressor::Plain(w) => w.flush(),
         }
@@ -173,7 +201,11 @@ impl Write for ChunkSink {
 
 /// Pumps `input` through compression into `sink` until the input ends;
 /// returns the bytes read. Runs on a blocking thread.
-pub fn run<R: Read, W: Write>(input: &mut R, compression: Compression, sink: W) -> io::Result<u64> {
+pub fn run<R: Read, W: Write + Send + 'static>(
+    input: &mut R,
+    compression: Compression,
+    sink: W,
+) -> io::Result<u64> {
     let mut chain = Compressor::new(compression, sink)?;
     let mut buf = vec![0u8; READ_SIZE];
     let mut raw_bytes = 0u64;
@@ -193,24 +225,44 @@ pub fn run<R: Read, W: Write>(input: &mut R, compression: Compression, sink: W) 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn roundtrip(kind: CompressionKind, threads: u32, data: &[u8]) -> (u64, Vec<u8>) {
-        let mut out = Vec::new();
+    /// A sink the compressor can own (and move to its threads).
+    #[derive(Clone, Default)]
+    pub struct SharedSink(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl Write for SharedSink {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    pub fn compress(kind: CompressionKind, threads: u32, data: &[u8]) -> (u64, Vec<u8>) {
+        let sink = SharedSink::default();
         let compression = Compression {
             kind,
             level: None,
             threads,
         };
-        let raw = run(&mut &data[..], compression, &mut out).unwrap();
+        let raw = run(&mut &data[..], compression, sink.clone()).unwrap();
+        let out = sink.0.lock().unwrap().clone();
         (raw, out)
+    }
+
+    fn roundtrip(kind: CompressionKind, threads: u32, data: &[u8]) -> (u64, Vec<u8>) {
+        compress(kind, threads, data)
     }
 
     fn decompress(kind: CompressionKind, data: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
         match kind {
-            CompressionKind::Gzip => flate2::read::GzDecoder::new(data)
+            CompressionKind::Gzip => flate2::read::MultiGzDecoder::new(data)
                 .read_to_end(&mut out)
                 .unwrap(),
             CompressionKind::Zstd => zstd::stream::read::Decoder::new(data)
@@ -232,6 +284,7 @@ mod tests {
             .collect();
         for (kind, threads) in [
             (CompressionKind::Gzip, 1),
+            (CompressionKind::Gzip, 2),
             (CompressionKind::Zstd, 1),
             (CompressionKind::Zstd, 2),
             (CompressionKind::None, 1),

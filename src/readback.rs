@@ -130,7 +130,7 @@ fn read_all<R: Read>(
     let mut held: Option<Bytes> = None;
     let decoded = (|| -> io::Result<()> {
         let mut decoder: Box<dyn Read + '_> = match compression {
-            CompressionKind::Gzip => Box::new(flate2::read::GzDecoder::new(&mut hashed)),
+            CompressionKind::Gzip => Box::new(flate2::read::MultiGzDecoder::new(&mut hashed)),
             CompressionKind::Zstd => Box::new(zstd::stream::read::Decoder::new(&mut hashed)?),
             CompressionKind::None => Box::new(&mut hashed),
         };
@@ -208,16 +208,9 @@ fn read_all<R: Read>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Compression;
 
     fn stored(kind: CompressionKind, data: &[u8]) -> (Vec<u8>, Expect) {
-        let mut out = Vec::new();
-        let compression = Compression {
-            kind,
-            level: None,
-            threads: 1,
-        };
-        crate::pipeline::run(&mut &data[..], compression, &mut out).unwrap();
+        let (_, out) = crate::pipeline::tests::compress(kind, 1, data);
         let mut tally = crate::pipeline::Tally::default();
         tally.update(&out);
         let (size, sha256) = tally.finish();

@@ -233,17 +233,17 @@ fn check_compression(
             &threads_key,
             "must be at least 1 (leave it out for one per core)",
         ),
-        Some(n) if n > 1 && kind != CompressionKind::Zstd => c.err(
+        Some(n) if n > 1 && kind == CompressionKind::None => c.err(
             ErrorKind::Invalid,
             &threads_key,
-            "only zstd compresses with several threads",
+            "compression is none; there is nothing to spread over threads",
         ),
         _ => {}
     }
     let threads = match (threads, kind) {
         (Some(n), _) => n,
-        (None, CompressionKind::Zstd) => 0,
-        (None, _) => 1,
+        (None, CompressionKind::None) => 1,
+        (None, _) => 0,
     };
     Compression {
         kind,
