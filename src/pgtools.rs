@@ -192,6 +192,15 @@ pub async fn discover(tool: &str) -> Vec<PgTool> {
     tools
 }
 
+/// The newest installed `tool` (any psql can ask a version or run SQL).
+pub async fn newest(tool: &str) -> Result<PgTool, ToolError> {
+    discover(tool)
+        .await
+        .into_iter()
+        .max_by_key(|t| t.version)
+        .ok_or(ToolError::NotFound { tool: tool.into() })
+}
+
 /// A client command for `conn`: the password travels in `PGPASSWORD`,
 /// never on the command line; no prompt can ever block.
 pub fn command(program: &Path, conn: &Connection) -> Command {

@@ -116,14 +116,7 @@ pub async fn client_for(
 
 /// The newest psql, for the statements around a restore.
 pub async fn newest_psql() -> Result<PathBuf, RestoreError> {
-    let tools = pgtools::discover("psql").await;
-    let psql = tools
-        .iter()
-        .max_by_key(|t| t.version)
-        .ok_or(ToolError::NotFound {
-            tool: "psql".into(),
-        })?;
-    Ok(psql.path.clone())
+    Ok(pgtools::newest("psql").await?.path)
 }
 
 /// `keepsake restore`: picks a backup of `job` in `store` and restores it
