@@ -77,13 +77,7 @@ struct Tools {
 }
 
 async fn pick_tools(job: &JobConfig) -> Result<Tools, BackupError> {
-    let psqls = pgtools::discover("psql").await;
-    let psql = psqls
-        .iter()
-        .max_by_key(|t| t.version)
-        .ok_or(ToolError::NotFound {
-            tool: "psql".into(),
-        })?;
+    let psql = pgtools::newest("psql").await?;
     let server = pgtools::server_version(&psql.path, &job.connection).await?;
     let dumps = pgtools::discover("pg_dump").await;
     let pg_dump = pgtools::choose(&dumps, server, "pg_dump")?.clone();
@@ -304,11 +298,21 @@ async fn verify_new(
     outcome: &Outcome,
 ) -> Result<(), BackupError> {
     for (target, stored) in targets.iter().zip(&outcome.stored) {
-        let backups = crate::catalog::backups(job, &target.store).await?;
-        let pick = crate::catalog::Pick::Key(stored.key.clone());
-        let backup = crate::catalog::pick(&backups, &pick)
-            .map_err(|e| BackupError::Verify(crate::verify::VerifyError::NotFound(e)))?;
-        match crate::verify::verify(&target.store, backup, job.verify_restore_into.as_ref()).await {
+        // The backup was just written: describe it from its key instead of
+        // listing the whole storage again.
+        let name = layout(job, target)
+            .parse(&stored.key)
+            .expect("a key this job just wrote parses with its own layout");
+        let backup = crate::catalog::Backup {
+            key: stored.key.clone(),
+            at: name.at,
+            size: outcome.summary.stored_bytes,
+            format: name.format,
+            compression: name.compression,
+            complete: true,
+        };
+        match crate::verify::verify(&target.store, &backup, job.verify_restore_into.as_ref()).await
+        {
             Ok(report) => tracing::info!(
                 job = %job.name,
                 storage = %target.name,

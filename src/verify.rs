@@ -36,8 +36,6 @@ pub enum VerifyError {
     Restore(#[from] RestoreError),
     #[error("{key}: {problem}")]
     Structure { key: String, problem: String },
-    #[error("{0}")]
-    NotFound(String),
 }
 
 /// A plain dump begins and ends with these lines.
