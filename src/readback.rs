@@ -7,14 +7,13 @@
 use std::io::{self, Read};
 
 use bytes::Bytes;
-use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::io::SyncIoBridge;
 
 use crate::config::CompressionKind;
 use crate::destination::ObjectReader;
-use crate::pipeline::{CHUNK_SIZE, hex};
+use crate::pipeline::{CHUNK_SIZE, Tally};
 
 /// What the manifest promises about the stored object.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -65,8 +64,7 @@ pub enum ReadError {
 /// the storage itself, to tell it apart from a decoding error.
 struct Hashing<R> {
     inner: R,
-    hasher: Sha256,
-    bytes: u64,
+    tally: Tally,
     failed: Option<String>,
 }
 
@@ -74,8 +72,7 @@ impl<R: Read> Read for Hashing<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self.inner.read(buf) {
             Ok(n) => {
-                self.hasher.update(&buf[..n]);
-                self.bytes += n as u64;
+                self.tally.update(&buf[..n]);
                 Ok(n)
             }
             Err(e) => {
@@ -122,8 +119,7 @@ fn read_all<R: Read>(
 ) -> Result<Summary, ReadError> {
     let mut hashed = Hashing {
         inner: reader,
-        hasher: Sha256::new(),
-        bytes: 0,
+        tally: Tally::default(),
         failed: None,
     };
     let mut raw_bytes = 0u64;
@@ -162,8 +158,7 @@ fn read_all<R: Read>(
             message,
         });
     }
-    let sha256 = hex(&hashed.hasher.finalize());
-    let stored_bytes = hashed.bytes;
+    let (stored_bytes, sha256) = hashed.tally.finish();
     if let Some(expected) = &expect.sha256
         && *expected != sha256
     {
