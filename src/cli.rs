@@ -164,7 +164,7 @@ pub fn check(config: &Config) -> u8 {
 }
 
 /// Opens every storage the given jobs use, once each.
-async fn open_targets(
+pub(crate) async fn open_targets(
     config: &Config,
     jobs: &[&config::JobConfig],
 ) -> BTreeMap<String, Arc<Store>> {

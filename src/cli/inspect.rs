@@ -7,7 +7,7 @@ use crate::config::{Config, JobConfig};
 use crate::conninfo;
 use crate::destination::Store;
 
-use super::{EXIT_BACKUP_FAILED, PickArgs, VerifyPick, select_jobs};
+use super::{EXIT_BACKUP_FAILED, PickArgs, VerifyPick, open_targets, select_jobs};
 
 /// The storage to read for `job`: the named one, else its first.
 async fn open_storage(
@@ -32,12 +32,13 @@ pub async fn list(config: &Config, names: &[String], json: bool) -> u8 {
     let Some(jobs) = select_jobs(config, names) else {
         return 1;
     };
+    let stores = open_targets(config, &jobs).await;
     let mut failed = false;
     let mut rows = Vec::new();
     for job in jobs {
         for storage in &job.storage {
-            let store = Store::open(&config.storage[storage]).await;
-            match catalog::backups(job, &store).await {
+            let store = &stores[storage];
+            match catalog::backups(job, store).await {
                 Ok(backups) => {
                     if !json {
                         println!(
