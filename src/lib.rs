@@ -26,11 +26,14 @@
 //!   [`target`] database; [`verify`] checks structure or test-restores.
 //! - [`conninfo`]: splits the password out of a connection string, so it
 //!   travels in a child's environment only. [`logging`]: tracing setup.
+//!   [`allocator`]: malloc settings that keep big buffers from lingering;
+//!   [`resources`]: what the process used (peak RSS, disk writes).
 //!
 //! Secrets ([`secrecy::SecretString`]) print as redacted in `Debug` output
 //! and never reach logs, errors or a child's command line.
 
 pub mod agent;
+pub mod allocator;
 pub mod catalog;
 pub mod child;
 pub mod cli;

@@ -7,6 +7,7 @@ use clap::Parser;
 use keepsake::cli::{self, Cli, Command};
 
 fn main() -> ExitCode {
+    keepsake::allocator::tune();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
