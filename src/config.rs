@@ -221,6 +221,7 @@ mod tests {
             "a custom endpoint implies path-style addressing"
         );
         assert!(s3.credentials.is_none(), "no keys: the default AWS chain");
+        assert_eq!(s3.upload_concurrency, 1);
     }
 
     #[test]

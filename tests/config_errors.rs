@@ -94,6 +94,16 @@ fn invalid_s3_settings_exit_3() {
     let (code, _, stderr) = check_with(&with(&[("S3_BUCKET", "no/slashes")]), None);
     assert_eq!(code, 3, "{stderr}");
     assert!(stderr.contains("S3_BUCKET"), "{stderr}");
+    for bad in ["0", "17"] {
+        let env = with(&[("KEEPSAKE_STORAGE__DEFAULT__UPLOAD_CONCURRENCY", bad)]);
+        let (code, _, stderr) = check_with(&env, None);
+        assert_eq!(code, 3, "{stderr}");
+        assert!(
+            stderr.contains("KEEPSAKE_STORAGE__DEFAULT__UPLOAD_CONCURRENCY")
+                && stderr.contains("between 1 and 16"),
+            "{stderr}"
+        );
+    }
 }
 
 #[test]
@@ -259,11 +269,17 @@ schedule = "0 3 * * *"
 "#;
     let env = [
         ("KEEPSAKE_STORAGE__MAIN__BUCKET", "123"),
+        ("KEEPSAKE_STORAGE__MAIN__PATH_STYLE", "true"),
+        ("KEEPSAKE_STORAGE__MAIN__UPLOAD_CONCURRENCY", "4"),
         ("KEEPSAKE_JOBS__SHOP__SCHEDULE", "*/30 * * * * *"),
     ];
     let (code, stdout, stderr) = check_with(&env, Some(config));
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains(r#"bucket = "123""#), "{stdout}");
+    // Storage sections are tagged by `type`: numbers and booleans given as
+    // text must still be read as such.
+    assert!(stdout.contains("path_style = true"), "{stdout}");
+    assert!(stdout.contains("upload_concurrency = 4"), "{stdout}");
     assert!(
         stdout.contains(r#"schedule = "*/30 * * * * *""#),
         "{stdout}"
@@ -285,4 +301,15 @@ fn usage_errors_exit_64() {
     let (code, stdout, _) = run(cmd);
     assert_eq!(code, 0);
     assert!(stdout.starts_with("keepsake "), "{stdout}");
+}
+
+#[test]
+fn storage_values_given_as_text_must_parse() {
+    let env = with(&[("KEEPSAKE_STORAGE__DEFAULT__PATH_STYLE", "maybe")]);
+    let (code, _, stderr) = check_with(&env, None);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("storage.default") && stderr.contains(r#"path_style = "maybe""#),
+        "{stderr}"
+    );
 }

@@ -8,11 +8,21 @@ use keepsake::destination::parts::FIRST_PART_SIZE;
 
 #[tokio::test]
 async fn dump_larger_than_one_part_is_uploaded_in_parts_and_restores() {
-    let db = create_db("multipart");
+    multipart_round_trip("multipart", None).await;
+}
+
+/// Three parts uploading at once arrive in order, just the same.
+#[tokio::test]
+async fn parts_uploaded_three_at_once_arrive_in_order() {
+    multipart_round_trip("multipart3", Some("3")).await;
+}
+
+async fn multipart_round_trip(name: &str, upload_concurrency: Option<&str>) {
+    let db = create_db(name);
     psql(&db, SAMPLE_SQL);
     // ~100 bytes a row of incompressible text: over two parts uncompressed.
     add_bulk(&db, 250_000);
-    let bucket = bucket("multipart").await;
+    let bucket = bucket(name).await;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("keepsake.toml");
     std::fs::write(
@@ -22,6 +32,9 @@ async fn dump_larger_than_one_part_is_uploaded_in_parts_and_restores() {
     .unwrap();
     let mut cmd = keepsake(None);
     cmd.arg("-c").arg(&config).arg("backup");
+    if let Some(n) = upload_concurrency {
+        cmd.env("KEEPSAKE_STORAGE__S3__UPLOAD_CONCURRENCY", n);
+    }
     let (code, _, stderr) = run(cmd);
     assert_eq!(code, 0, "{stderr}");
 

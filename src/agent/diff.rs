@@ -49,8 +49,14 @@ fn storage_text(s: &StorageConfig) -> String {
                 )
             });
             format!(
-                "s3|{}|{}|{:?}|{}|{}|{:?}",
-                s3.bucket, s3.prefix, s3.endpoint, s3.region, s3.path_style, keys
+                "s3|{}|{}|{:?}|{}|{}|{}|{:?}",
+                s3.bucket,
+                s3.prefix,
+                s3.endpoint,
+                s3.region,
+                s3.path_style,
+                s3.upload_concurrency,
+                keys
             )
         }
         StorageConfig::Local(l) => format!("local|{}|{}", l.path.display(), l.prefix),

@@ -82,6 +82,9 @@ pub struct S3Config {
     pub endpoint: Option<String>,
     pub region: String,
     pub path_style: bool,
+    /// Parts uploading at once while the next one fills. Memory held for
+    /// parts is this plus one, times the part size (6 MiB at first).
+    pub upload_concurrency: usize,
     /// None: the default AWS credential chain (env, profile, IAM role).
     pub credentials: Option<StaticCredentials>,
 }

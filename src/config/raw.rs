@@ -3,9 +3,10 @@
 //! missing settings at once.
 
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use secrecy::SecretString;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 /// `format = "plain" | "custom"`: the pg_dump output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -69,7 +70,10 @@ pub struct RawS3 {
     pub prefix: Option<String>,
     pub endpoint: Option<String>,
     pub region: Option<String>,
+    #[serde(default, deserialize_with = "path_style")]
     pub path_style: Option<bool>,
+    #[serde(default, deserialize_with = "upload_concurrency")]
+    pub upload_concurrency: Option<u32>,
     pub access_key_id: Option<SecretString>,
     pub access_key_id_file: Option<PathBuf>,
     pub secret_access_key: Option<SecretString>,
@@ -146,4 +150,38 @@ pub struct RawTop {
     pub storage: std::collections::BTreeMap<String, figment::value::Value>,
     #[serde(default)]
     pub jobs: std::collections::BTreeMap<String, figment::value::Value>,
+}
+
+/// A value written natively (TOML) or as text (environment variables).
+/// Needed inside `[storage.NAME]`: its `type` tag makes serde buffer the
+/// section, and the buffer no longer turns the text `"2"` into a number.
+fn value_or_text<'de, D, T>(d: D, key: &str) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + FromStr,
+    T::Err: std::fmt::Display,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either<T> {
+        Value(T),
+        Text(String),
+    }
+    match Option::<Either<T>>::deserialize(d)? {
+        None => Ok(None),
+        Some(Either::Value(v)) => Ok(Some(v)),
+        Some(Either::Text(text)) => text
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|e| serde::de::Error::custom(format!("{key} = {text:?}: {e}"))),
+    }
+}
+
+fn path_style<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    value_or_text(d, "path_style")
+}
+
+fn upload_concurrency<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    value_or_text(d, "upload_concurrency")
 }

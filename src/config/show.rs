@@ -40,6 +40,7 @@ enum StorageView<'a> {
         endpoint: Option<&'a str>,
         region: &'a str,
         path_style: bool,
+        upload_concurrency: usize,
         credentials: &'a str,
     },
     Local {
@@ -104,6 +105,7 @@ fn storage_view(s: &StorageConfig) -> StorageView<'_> {
             endpoint: s3.endpoint.as_deref(),
             region: &s3.region,
             path_style: s3.path_style,
+            upload_concurrency: s3.upload_concurrency,
             credentials: if s3.credentials.is_some() {
                 "static keys ***"
             } else {

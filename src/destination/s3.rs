@@ -25,7 +25,6 @@ use super::{ObjectInfo, ObjectReader, StoreError};
 use crate::config::S3Config;
 
 /// Parts uploading at once, besides the one being filled.
-const PARTS_IN_FLIGHT: usize = 2;
 /// Attempts per request (the SDK backs off exponentially between them).
 const MAX_ATTEMPTS: u32 = 5;
 
@@ -35,6 +34,8 @@ pub struct S3Store {
     client: Client,
     bucket: String,
     prefix: String,
+    /// Parts uploading at once (`upload_concurrency`).
+    parts_in_flight: usize,
 }
 
 /// Renders an SDK error with its whole cause chain (never credentials).
@@ -120,6 +121,7 @@ impl S3Store {
             client: Client::from_conf(builder.build()),
             bucket: config.bucket.clone(),
             prefix: config.prefix.clone(),
+            parts_in_flight: config.upload_concurrency.max(1),
         }
     }
 
@@ -321,7 +323,7 @@ impl S3Upload {
                 id
             }
         };
-        while self.in_flight.len() >= PARTS_IN_FLIGHT {
+        while self.in_flight.len() >= self.store.parts_in_flight {
             self.settle_one().await?;
         }
         let number = self.next_part;

