@@ -13,10 +13,16 @@ use crate::config::{Compression, CompressionKind};
 
 /// How much is read from the source at a time.
 const READ_SIZE: usize = 256 * 1024;
-/// Input per zstd worker job when compressing with several threads.
-const ZSTD_JOB_SIZE: u32 = 1024 * 1024;
-/// Size of the chunks handed to the destinations.
-pub const CHUNK_SIZE: usize = 1024 * 1024;
+/// Input per zstd worker job when compressing with several threads: zstd's
+/// minimum. Against 1 MiB jobs, measured on the benchmark: 4 MiB less peak
+/// RSS, the same ratio, the same time to S3 (the store is the bottleneck),
+/// 8% more time when compression is (to a local directory). 768 KiB: 2 MiB
+/// less, 1% more time.
+const ZSTD_JOB_SIZE: u32 = 512 * 1024;
+/// Size of the chunks handed to the destinations. Small, so the chunks
+/// queued between compressor and uploads stay around 1 MiB; 1 MiB chunks
+/// were no faster.
+pub const CHUNK_SIZE: usize = 256 * 1024;
 
 /// What went through the pipeline.
 #[derive(Debug, Clone, PartialEq, Eq)]
