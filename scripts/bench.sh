@@ -233,7 +233,7 @@ if [ -n "$out" ]; then
         echo "# Benchmarks"
         echo
         echo "Measured $(date -u +%Y-%m-%d) with \`scripts/bench.sh $args\` on this project's 2-core machine."
-        echo "Reproduce: \`scripts/bench.sh --growth --out BENCHMARKS.md\` (as root; it installs what it needs)."
+        echo "Reproduce: the same command, as root (it installs what it needs)."
         echo
         echo "$report"
     } > "$out"
