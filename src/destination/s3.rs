@@ -1,7 +1,8 @@
 //! S3-compatible storage. A stream is buffered into parts of growing size
-//! and uploaded with a few parts in flight while the dump goes on; a stream
-//! smaller than one part becomes a single PutObject. Any failure aborts the
-//! multipart upload, so no partial object ever appears.
+//! and uploaded while the dump goes on (`upload_concurrency` parts at once,
+//! one more filling); a stream smaller than one part becomes a single
+//! PutObject. Any failure aborts the multipart upload, so no partial object
+//! ever appears.
 
 use std::time::Duration;
 
@@ -24,7 +25,6 @@ use super::parts::{MAX_PARTS, part_size};
 use super::{ObjectInfo, ObjectReader, StoreError};
 use crate::config::S3Config;
 
-/// Parts uploading at once, besides the one being filled.
 /// Attempts per request (the SDK backs off exponentially between them).
 const MAX_ATTEMPTS: u32 = 5;
 
