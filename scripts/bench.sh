@@ -175,7 +175,8 @@ if [ "$growth" = 1 ]; then
     growth_line="zstd, 4x the data: peak RSS ${g#* } KiB (vs $rss_e KiB), ${g% *} s"
 fi
 
-# An idle agent: N jobs scheduled for 03:00 (none runs), one S3 storage.
+# An idle agent: N jobs scheduled for 29 February (none runs while it is
+# measured), one S3 storage.
 # Prints "rss_kib anon_kib file_kib cpu_ms" over the given seconds, after
 # the agent reported itself started.
 idle_agent() {  # jobs seconds
@@ -184,7 +185,7 @@ idle_agent() {  # jobs seconds
         printf '[storage.s3]\ntype = "s3"\nbucket = "bench"\nendpoint = "%s"\n' "$s3_url"
         printf 'access_key_id = "bench"\nsecret_access_key = "bench-secret"\nprefix = "idle"\n'
         for i in $(seq 1 "$1"); do
-            printf '[jobs.db%s]\ndatabase = "postgres://postgres@%s:%s/bench"\nschedule = "%s 3 * * *"\n' \
+            printf '[jobs.db%s]\ndatabase = "postgres://postgres@%s:%s/bench"\nschedule = "%s 3 29 2 *"\n' \
                 "$i" "$PGHOST" "$PGPORT" "$((i % 60))"
         done
     } >"$conf"
