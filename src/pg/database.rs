@@ -8,8 +8,28 @@ use std::process::Stdio;
 
 use tokio::io::AsyncWriteExt;
 
-use crate::conninfo::{self, Connection};
-use crate::pgtools;
+use crate::pg::conninfo::{self, Connection};
+use crate::pg::tools;
+
+/// Why a statement on the database failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DatabaseError {
+    #[error("cannot run {program}: {source}")]
+    Spawn {
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("psql stopped reading: {0}")]
+    Write(std::io::Error),
+    #[error("cannot wait for psql: {0}")]
+    Wait(std::io::Error),
+    #[error("{0}")]
+    Failed(String),
+    #[error("unexpected answer {0:?}")]
+    Unexpected(String),
+    #[error("the connection names no database (dbname)")]
+    NoDatabaseName,
+}
 
 /// Runs `script` with `psql` on `conn`; `vars` become psql variables
 /// (`:'name'` quotes a literal, `:"name"` an identifier). Returns stdout.
@@ -18,8 +38,8 @@ pub async fn psql(
     conn: &Connection,
     script: &str,
     vars: &[(&str, &str)],
-) -> Result<String, String> {
-    let mut cmd = pgtools::command(psql, conn);
+) -> Result<String, DatabaseError> {
+    let mut cmd = tools::command(psql, conn);
     cmd.args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1"]);
     for (name, value) in vars {
         cmd.arg("-v").arg(format!("{name}={value}"));
@@ -29,20 +49,26 @@ pub async fn psql(
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", psql.display()))?;
+    let mut child = cmd.spawn().map_err(|source| DatabaseError::Spawn {
+        program: psql.display().to_string(),
+        source,
+    })?;
     let mut stdin = child.stdin.take().expect("stdin is piped");
     stdin
         .write_all(script.as_bytes())
         .await
-        .map_err(|e| format!("psql stopped reading: {e}"))?;
+        .map_err(DatabaseError::Write)?;
     drop(stdin);
-    let out = child.wait_with_output().await.map_err(|e| e.to_string())?;
+    let out = child
+        .wait_with_output()
+        .await
+        .map_err(DatabaseError::Wait)?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     } else {
-        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+        Err(DatabaseError::Failed(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ))
     }
 }
 
@@ -55,8 +81,8 @@ pub fn maintenance(conn: &Connection) -> Connection {
 }
 
 /// Creates the database `conn` names unless it exists; true if created.
-pub async fn create_database(psql_bin: &Path, conn: &Connection) -> Result<bool, String> {
-    let name = conninfo::dbname(&conn.conninfo).ok_or("the target names no database (dbname)")?;
+pub async fn create_database(psql_bin: &Path, conn: &Connection) -> Result<bool, DatabaseError> {
+    let name = conninfo::dbname(&conn.conninfo).ok_or(DatabaseError::NoDatabaseName)?;
     let admin = maintenance(conn);
     let exists = psql(
         psql_bin,
@@ -79,7 +105,11 @@ pub async fn create_database(psql_bin: &Path, conn: &Connection) -> Result<bool,
 }
 
 /// Drops the database `name` on the server of `conn`.
-pub async fn drop_database(psql_bin: &Path, conn: &Connection, name: &str) -> Result<(), String> {
+pub async fn drop_database(
+    psql_bin: &Path,
+    conn: &Connection,
+    name: &str,
+) -> Result<(), DatabaseError> {
     let admin = maintenance(conn);
     psql(
         psql_bin,
@@ -95,14 +125,13 @@ const USER_SCHEMAS: &str = "nspname NOT IN ('pg_catalog', 'information_schema') 
      AND nspname NOT LIKE 'pg_toast%' AND nspname NOT LIKE 'pg_temp%'";
 
 /// Tables, views, sequences and other relations outside the system schemas.
-pub async fn user_relations(psql_bin: &Path, conn: &Connection) -> Result<u64, String> {
+pub async fn user_relations(psql_bin: &Path, conn: &Connection) -> Result<u64, DatabaseError> {
     let sql = format!(
         "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
          WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND {USER_SCHEMAS};"
     );
     let out = psql(psql_bin, conn, &sql, &[]).await?;
-    out.parse()
-        .map_err(|_| format!("unexpected answer {out:?}"))
+    out.parse().map_err(|_| DatabaseError::Unexpected(out))
 }
 
 /// SQL that drops every user schema (and so every object in them) and
@@ -118,7 +147,10 @@ pub fn clean_sql() -> String {
 }
 
 /// Tables and rows in the user schemas (exact counts).
-pub async fn tables_and_rows(psql_bin: &Path, conn: &Connection) -> Result<(u64, u64), String> {
+pub async fn tables_and_rows(
+    psql_bin: &Path,
+    conn: &Connection,
+) -> Result<(u64, u64), DatabaseError> {
     let sql = "SELECT count(*) || ' ' || coalesce(sum((xpath('/row/c/text()', \
                  query_to_xml(format('SELECT count(*) AS c FROM %I.%I', schemaname, tablename), \
                  false, true, '')))[1]::text::bigint), 0) \
@@ -127,6 +159,6 @@ pub async fn tables_and_rows(psql_bin: &Path, conn: &Connection) -> Result<(u64,
     let mut parts = out.split_whitespace().map(str::parse::<u64>);
     match (parts.next(), parts.next()) {
         (Some(Ok(tables)), Some(Ok(rows))) => Ok((tables, rows)),
-        _ => Err(format!("unexpected answer {out:?}")),
+        _ => Err(DatabaseError::Unexpected(out)),
     }
 }

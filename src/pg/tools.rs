@@ -8,7 +8,7 @@ use std::process::Stdio;
 
 use tokio::process::Command;
 
-use crate::conninfo::{self, Connection};
+use crate::pg::conninfo::{self, Connection};
 
 /// A PostgreSQL version as `server_version_num` writes it (150018 = 15.18).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -170,11 +170,16 @@ pub fn candidates(tool: &str, path_var: Option<&str>) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Runs `--version` on every candidate; those that do not answer are skipped.
+/// Runs `--version` on every candidate; those that do not answer are
+/// skipped. The directories are searched on a blocking thread.
 pub async fn discover(tool: &str) -> Vec<PgTool> {
     let path_var = std::env::var("PATH").ok();
+    let name = tool.to_string();
+    let found = tokio::task::spawn_blocking(move || candidates(&name, path_var.as_deref()))
+        .await
+        .unwrap_or_default();
     let mut tools = Vec::new();
-    for path in candidates(tool, path_var.as_deref()) {
+    for path in found {
         let output = Command::new(&path)
             .arg("--version")
             .stdin(Stdio::null())

@@ -14,6 +14,37 @@ pub struct Connection {
     pub password: Option<SecretString>,
 }
 
+impl Connection {
+    /// The connection as people may see it: its password, if any, as `***`.
+    pub fn display(&self) -> String {
+        if self.password.is_none() {
+            return self.conninfo.clone();
+        }
+        if self.conninfo.contains("://")
+            && let Ok(mut url) = Url::parse(&self.conninfo)
+            && !url.username().is_empty()
+            && url.set_password(Some("***")).is_ok()
+        {
+            return url.to_string();
+        }
+        format!("{} password=***", self.conninfo)
+    }
+}
+
+/// People see [`Connection::display`]; a fingerprint also sees a digest of
+/// the password (see [`crate::config::secret`]).
+impl serde::Serialize for Connection {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match &self.password {
+            Some(pw) if crate::config::secret::fingerprinting() => {
+                let shown = crate::config::secret::shown(pw);
+                format!("{} password={shown}", self.conninfo).serialize(s)
+            }
+            _ => self.display().serialize(s),
+        }
+    }
+}
+
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connection")

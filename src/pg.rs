@@ -1,0 +1,17 @@
+//! PostgreSQL's client programs, run as children: finding them, the
+//! connection they are given, pg_dump as a byte stream, and the SQL a
+//! restore runs on its database. Passwords travel in a child's
+//! environment only, never on its command line.
+//!
+//! - [`tools`]: find every installed pg_dump/psql/pg_restore, ask the
+//!   server its version, pick the oldest client that fits;
+//! - [`conninfo`]: split the password out of a connection string;
+//! - [`dump`]: pg_dump as a child whose exit status judges the stream;
+//! - [`stderr`]: a child's stderr, logged and its tail kept for errors;
+//! - [`database`]: statements on the database a restore writes into.
+
+pub mod conninfo;
+pub mod database;
+pub mod dump;
+pub mod stderr;
+pub mod tools;
