@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use async_trait::async_trait;
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -22,7 +23,7 @@ use secrecy::ExposeSecret;
 use tokio::task::JoinSet;
 
 use super::parts::{MAX_PARTS, part_size};
-use super::{ObjectInfo, ObjectReader, StoreError};
+use super::{ObjectInfo, ObjectReader, Storage, StorageError, Upload};
 use crate::config::S3Config;
 
 /// Attempts per request (the SDK backs off exponentially between them).
@@ -30,7 +31,7 @@ const MAX_ATTEMPTS: u32 = 5;
 
 /// A bucket and prefix with a client for them.
 #[derive(Clone)]
-pub struct S3Store {
+pub struct S3Storage {
     client: Client,
     bucket: String,
     prefix: String,
@@ -83,10 +84,10 @@ fn cause_chain(err: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-impl S3Store {
+impl S3Storage {
     /// Builds a client for `config`: custom endpoint, path-style addressing,
     /// static keys or the default credential chain, retries with backoff.
-    pub async fn connect(config: &S3Config) -> S3Store {
+    pub async fn connect(config: &S3Config) -> S3Storage {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(config.region.clone()));
         if let Some(keys) = &config.credentials {
@@ -117,7 +118,7 @@ impl S3Store {
         if let Some(endpoint) = &config.endpoint {
             builder = builder.endpoint_url(endpoint);
         }
-        S3Store {
+        S3Storage {
             client: Client::from_conf(builder.build()),
             bucket: config.bucket.clone(),
             prefix: config.prefix.clone(),
@@ -125,121 +126,12 @@ impl S3Store {
         }
     }
 
-    pub fn prefix(&self) -> &str {
-        &self.prefix
-    }
-
-    pub fn describe(&self) -> String {
-        format!("s3://{}", self.bucket)
-    }
-
-    fn error(&self, op: &'static str, key: &str, message: String) -> StoreError {
-        StoreError {
-            store: self.describe(),
+    fn error(&self, op: &'static str, key: &str, message: String) -> StorageError {
+        StorageError {
+            storage: self.describe(),
             op,
             key: key.to_string(),
             message,
-        }
-    }
-
-    pub async fn exists(&self, key: &str) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .head_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
-            Err(e) => Err(self.error("HEAD", key, sdk_message(&e))),
-        }
-    }
-
-    /// Fails fast when the bucket does not exist, before any dump starts.
-    /// A store that forbids HeadBucket is given the benefit of the doubt.
-    pub async fn preflight(&self) -> Result<(), StoreError> {
-        match self.client.head_bucket().bucket(&self.bucket).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {
-                Err(self.error("HeadBucket", "", "the bucket does not exist".to_string()))
-            }
-            Err(e) if e.raw_response().is_some() => {
-                tracing::debug!(store = %self.describe(), error = %sdk_message(&e), "HeadBucket refused; going on");
-                Ok(())
-            }
-            Err(e) => Err(self.error("HeadBucket", "", sdk_message(&e))),
-        }
-    }
-
-    pub async fn put(&self, key: &str, body: Bytes) -> Result<(), StoreError> {
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .body(ByteStream::from(body))
-            .send()
-            .await
-            .map_err(|e| self.error("PUT", key, sdk_message(&e)))?;
-        Ok(())
-    }
-
-    pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
-        let mut keys = Vec::new();
-        let mut pages = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(prefix)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| self.error("LIST", prefix, sdk_message(&e)))?;
-            keys.extend(page.contents().iter().filter_map(|o| {
-                Some(ObjectInfo {
-                    key: o.key()?.to_string(),
-                    size: o.size().unwrap_or(0).max(0) as u64,
-                })
-            }));
-        }
-        Ok(keys)
-    }
-
-    pub async fn get(&self, key: &str) -> Result<ObjectReader, StoreError> {
-        let out = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| self.error("GET", key, sdk_message(&e)))?;
-        Ok(Box::new(out.body.into_async_read()))
-    }
-
-    pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.client
-            .delete_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| self.error("DELETE", key, sdk_message(&e)))?;
-        Ok(())
-    }
-
-    pub fn begin(&self, key: &str) -> S3Upload {
-        S3Upload {
-            store: self.clone(),
-            key: key.to_string(),
-            buf: BytesMut::new(),
-            next_part: 1,
-            upload_id: None,
-            in_flight: JoinSet::new(),
-            done: Vec::new(),
-            sent: 0,
-            settled: false,
         }
     }
 
@@ -265,14 +157,126 @@ impl S3Store {
     }
 }
 
+#[async_trait]
+impl Storage for S3Storage {
+    fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    fn describe(&self) -> String {
+        format!("s3://{}", self.bucket)
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool, StorageError> {
+        let result = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
+            Err(e) => Err(self.error("HEAD", key, sdk_message(&e))),
+        }
+    }
+
+    /// Fails fast when the bucket does not exist, before any dump starts.
+    /// A store that forbids HeadBucket is given the benefit of the doubt.
+    async fn preflight(&self) -> Result<(), StorageError> {
+        match self.client.head_bucket().bucket(&self.bucket).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {
+                Err(self.error("HeadBucket", "", "the bucket does not exist".to_string()))
+            }
+            Err(e) if e.raw_response().is_some() => {
+                tracing::debug!(store = %self.describe(), error = %sdk_message(&e), "HeadBucket refused; going on");
+                Ok(())
+            }
+            Err(e) => Err(self.error("HeadBucket", "", sdk_message(&e))),
+        }
+    }
+
+    async fn put(&self, key: &str, body: Bytes) -> Result<(), StorageError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| self.error("PUT", key, sdk_message(&e)))?;
+        Ok(())
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StorageError> {
+        let mut keys = Vec::new();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.error("LIST", prefix, sdk_message(&e)))?;
+            keys.extend(page.contents().iter().filter_map(|o| {
+                Some(ObjectInfo {
+                    key: o.key()?.to_string(),
+                    size: o.size().unwrap_or(0).max(0) as u64,
+                })
+            }));
+        }
+        Ok(keys)
+    }
+
+    async fn get(&self, key: &str) -> Result<ObjectReader, StorageError> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| self.error("GET", key, sdk_message(&e)))?;
+        Ok(Box::new(out.body.into_async_read()))
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| self.error("DELETE", key, sdk_message(&e)))?;
+        Ok(())
+    }
+
+    fn begin_upload(&self, key: &str) -> Box<dyn Upload> {
+        Box::new(S3Upload {
+            store: self.clone(),
+            key: key.to_string(),
+            buf: BytesMut::new(),
+            next_part: 1,
+            upload_id: None,
+            in_flight: JoinSet::new(),
+            done: Vec::new(),
+            sent: 0,
+            settled: false,
+        })
+    }
+}
+
 /// A streaming upload to one key.
 pub struct S3Upload {
-    store: S3Store,
+    store: S3Storage,
     key: String,
     buf: BytesMut,
     next_part: u32,
     upload_id: Option<String>,
-    in_flight: JoinSet<Result<CompletedPart, StoreError>>,
+    in_flight: JoinSet<Result<CompletedPart, StorageError>>,
     done: Vec<CompletedPart>,
     /// Bytes handed to the store so far.
     sent: u64,
@@ -281,21 +285,7 @@ pub struct S3Upload {
 }
 
 impl S3Upload {
-    pub async fn write(&mut self, chunk: Bytes) -> Result<(), StoreError> {
-        if self.buf.is_empty() && self.buf.capacity() < part_size(self.next_part) {
-            self.buf.reserve(part_size(self.next_part));
-        }
-        self.sent += chunk.len() as u64;
-        self.buf.extend_from_slice(&chunk);
-        while self.buf.len() >= part_size(self.next_part) {
-            let size = part_size(self.next_part);
-            let part = self.buf.split_to(size).freeze();
-            self.send_part(part).await?;
-        }
-        Ok(())
-    }
-
-    async fn send_part(&mut self, body: Bytes) -> Result<(), StoreError> {
+    async fn send_part(&mut self, body: Bytes) -> Result<(), StorageError> {
         if self.next_part > MAX_PARTS {
             return Err(self.store.error(
                 "UploadPart",
@@ -359,7 +349,7 @@ impl S3Upload {
     }
 
     /// Waits for one in-flight part.
-    async fn settle_one(&mut self) -> Result<(), StoreError> {
+    async fn settle_one(&mut self) -> Result<(), StorageError> {
         match self.in_flight.join_next().await {
             None => Ok(()),
             Some(Ok(Ok(part))) => {
@@ -371,16 +361,7 @@ impl S3Upload {
         }
     }
 
-    /// Uploads what is left and completes the object.
-    pub async fn finish(mut self) -> Result<(), StoreError> {
-        let result = self.try_finish().await;
-        if result.is_err() {
-            self.abort_now().await;
-        }
-        result
-    }
-
-    async fn try_finish(&mut self) -> Result<(), StoreError> {
+    async fn try_finish(&mut self) -> Result<(), StorageError> {
         if self.upload_id.is_none() {
             let body = self.buf.split().freeze();
             self.store.put(&self.key, body).await?;
@@ -466,11 +447,6 @@ impl S3Upload {
         }
     }
 
-    /// Abandons the upload: stops parts in flight and aborts it.
-    pub async fn abort(mut self) {
-        self.abort_now().await;
-    }
-
     async fn abort_now(&mut self) {
         self.in_flight.abort_all();
         while self.in_flight.join_next().await.is_some() {}
@@ -478,6 +454,37 @@ impl S3Upload {
             self.store.abort_upload(&self.key, &id).await;
         }
         self.settled = true;
+    }
+}
+
+#[async_trait]
+impl Upload for S3Upload {
+    async fn write(&mut self, chunk: Bytes) -> Result<(), StorageError> {
+        if self.buf.is_empty() && self.buf.capacity() < part_size(self.next_part) {
+            self.buf.reserve(part_size(self.next_part));
+        }
+        self.sent += chunk.len() as u64;
+        self.buf.extend_from_slice(&chunk);
+        while self.buf.len() >= part_size(self.next_part) {
+            let size = part_size(self.next_part);
+            let part = self.buf.split_to(size).freeze();
+            self.send_part(part).await?;
+        }
+        Ok(())
+    }
+
+    /// Uploads what is left and completes the object.
+    async fn finish(mut self: Box<Self>) -> Result<(), StorageError> {
+        let result = self.try_finish().await;
+        if result.is_err() {
+            self.abort_now().await;
+        }
+        result
+    }
+
+    /// Abandons the upload: stops parts in flight and aborts it.
+    async fn abort(mut self: Box<Self>) {
+        self.abort_now().await;
     }
 }
 

@@ -9,36 +9,30 @@ use bytes::Bytes;
 use tokio::fs::{self, File};
 use tokio::io::AsyncWriteExt;
 
-use super::{ObjectInfo, ObjectReader, StoreError};
+use async_trait::async_trait;
+
+use super::{ObjectInfo, ObjectReader, Storage, StorageError, Upload};
 use crate::config::LocalConfig;
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 #[derive(Debug, Clone)]
-pub struct LocalStore {
+pub struct LocalStorage {
     root: PathBuf,
     prefix: String,
 }
 
-impl LocalStore {
-    pub fn new(config: &LocalConfig) -> LocalStore {
-        LocalStore {
+impl LocalStorage {
+    pub fn new(config: &LocalConfig) -> LocalStorage {
+        LocalStorage {
             root: config.path.clone(),
             prefix: config.prefix.clone(),
         }
     }
 
-    pub fn prefix(&self) -> &str {
-        &self.prefix
-    }
-
-    pub fn describe(&self) -> String {
-        format!("file://{}", self.root.display())
-    }
-
-    fn error(&self, op: &'static str, key: &str, err: impl std::fmt::Display) -> StoreError {
-        StoreError {
-            store: self.describe(),
+    fn error(&self, op: &'static str, key: &str, err: impl std::fmt::Display) -> StorageError {
+        StorageError {
+            storage: self.describe(),
             op,
             key: key.to_string(),
             message: err.to_string(),
@@ -46,7 +40,7 @@ impl LocalStore {
     }
 
     /// The file of `key`; keys never climb out of the root.
-    fn path_of(&self, key: &str) -> Result<PathBuf, StoreError> {
+    fn path_of(&self, key: &str) -> Result<PathBuf, StorageError> {
         let bad = key.is_empty()
             || key.starts_with('/')
             || key
@@ -57,39 +51,50 @@ impl LocalStore {
         }
         Ok(self.root.join(key))
     }
+}
+
+#[async_trait]
+impl Storage for LocalStorage {
+    fn describe(&self) -> String {
+        format!("file://{}", self.root.display())
+    }
+
+    fn prefix(&self) -> &str {
+        &self.prefix
+    }
 
     /// Creates the directory if needed, so a bad path fails before a dump.
-    pub async fn preflight(&self) -> Result<(), StoreError> {
+    async fn preflight(&self) -> Result<(), StorageError> {
         fs::create_dir_all(&self.root)
             .await
             .map_err(|e| self.error("mkdir", "", e))
     }
 
-    pub async fn exists(&self, key: &str) -> Result<bool, StoreError> {
+    async fn exists(&self, key: &str) -> Result<bool, StorageError> {
         let path = self.path_of(key)?;
         fs::try_exists(&path)
             .await
             .map_err(|e| self.error("stat", key, e))
     }
 
-    pub fn begin(&self, key: &str) -> LocalUpload {
-        LocalUpload {
+    fn begin_upload(&self, key: &str) -> Box<dyn Upload> {
+        Box::new(LocalUpload {
             store: self.clone(),
             key: key.to_string(),
             temp: None,
             file: None,
-        }
+        })
     }
 
-    pub async fn put(&self, key: &str, body: Bytes) -> Result<(), StoreError> {
-        let mut upload = self.begin(key);
+    async fn put(&self, key: &str, body: Bytes) -> Result<(), StorageError> {
+        let mut upload = self.begin_upload(key);
         upload.write(body).await?;
         upload.finish().await
     }
 
     /// Files directly in the directory `prefix` names (keys never nest
     /// deeper than their job's directory); temp files are not keys.
-    pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StorageError> {
         let dir = prefix.trim_end_matches('/');
         let path = if dir.is_empty() {
             self.root.clone()
@@ -124,7 +129,7 @@ impl LocalStore {
         Ok(keys)
     }
 
-    pub async fn get(&self, key: &str) -> Result<ObjectReader, StoreError> {
+    async fn get(&self, key: &str) -> Result<ObjectReader, StorageError> {
         let path = self.path_of(key)?;
         let file = File::open(&path)
             .await
@@ -132,7 +137,7 @@ impl LocalStore {
         Ok(Box::new(file))
     }
 
-    pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
+    async fn delete(&self, key: &str) -> Result<(), StorageError> {
         let path = self.path_of(key)?;
         match fs::remove_file(&path).await {
             Ok(()) => Ok(()),
@@ -144,7 +149,7 @@ impl LocalStore {
 
 /// A file being written under a temp name.
 pub struct LocalUpload {
-    store: LocalStore,
+    store: LocalStorage,
     key: String,
     temp: Option<PathBuf>,
     file: Option<File>,
@@ -160,7 +165,7 @@ fn temp_name(path: &Path) -> PathBuf {
 }
 
 impl LocalUpload {
-    async fn open(&mut self) -> Result<&mut File, StoreError> {
+    async fn open(&mut self) -> Result<&mut File, StorageError> {
         if self.file.is_none() {
             let path = self.store.path_of(&self.key)?;
             if let Some(dir) = path.parent() {
@@ -178,21 +183,7 @@ impl LocalUpload {
         Ok(self.file.as_mut().expect("file was just opened"))
     }
 
-    pub async fn write(&mut self, chunk: Bytes) -> Result<(), StoreError> {
-        let file = self.open().await?;
-        if let Err(e) = file.write_all(&chunk).await {
-            return Err(self.store.error("write", &self.key, e));
-        }
-        Ok(())
-    }
-
-    pub async fn finish(mut self) -> Result<(), StoreError> {
-        let result = self.try_finish().await;
-        self.remove_temp().await;
-        result
-    }
-
-    async fn try_finish(&mut self) -> Result<(), StoreError> {
+    async fn try_finish(&mut self) -> Result<(), StorageError> {
         let file = self.open().await?;
         let synced = async {
             file.flush().await?;
@@ -224,15 +215,32 @@ impl LocalUpload {
         Ok(())
     }
 
-    pub async fn abort(mut self) {
-        self.remove_temp().await;
-    }
-
     async fn remove_temp(&mut self) {
         self.file = None;
         if let Some(temp) = self.temp.take() {
             let _ = fs::remove_file(&temp).await;
         }
+    }
+}
+
+#[async_trait]
+impl Upload for LocalUpload {
+    async fn write(&mut self, chunk: Bytes) -> Result<(), StorageError> {
+        let file = self.open().await?;
+        if let Err(e) = file.write_all(&chunk).await {
+            return Err(self.store.error("write", &self.key, e));
+        }
+        Ok(())
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<(), StorageError> {
+        let result = self.try_finish().await;
+        self.remove_temp().await;
+        result
+    }
+
+    async fn abort(mut self: Box<Self>) {
+        self.remove_temp().await;
     }
 }
 
