@@ -8,59 +8,70 @@ use jiff::Timestamp;
 use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
 
-use crate::config::{CompressionKind, DumpFormat, JobConfig};
-use crate::destination::{Store, StoreError};
-use crate::naming::{self, Layout};
+use crate::config::JobConfig;
+use crate::naming::{self, BackupName, Layout};
+use crate::storage::{Storage, StorageError};
 
-/// One backup of a job.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// One backup of a job in one storage: what a listing shows of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Backup {
     pub key: String,
-    #[serde(serialize_with = "rfc3339")]
-    pub at: Timestamp,
+    /// What its key says: time, format, compression.
+    pub name: BackupName,
     /// Bytes stored.
     pub size: u64,
-    pub format: DumpFormat,
-    pub compression: CompressionKind,
     /// Its manifest (with the SHA-256) exists.
     pub complete: bool,
 }
 
-fn rfc3339<S: serde::Serializer>(at: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&at.to_string())
+/// Why no backup could be picked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PickError {
+    #[error("no backup of this job has the key {0:?}")]
+    NoSuchKey(String),
+    #[error("the job has no backup")]
+    NoBackup,
+    #[error("no backup was taken at or before {0}")]
+    NoneAtOrBefore(Timestamp),
+    #[error(
+        "{0:?} is not a time: use RFC 3339 (2026-11-28T03:00:00Z) or 2026-11-28_03-00-00 (UTC)"
+    )]
+    BadTime(String),
 }
 
-/// The job's layout in `store`.
-pub fn layout<'a>(job: &'a JobConfig, store: &'a Store) -> Layout<'a> {
+/// Where `job` keeps its backups in `storage`.
+pub fn layout<'a>(job: &'a JobConfig, storage: &'a dyn Storage) -> Layout<'a> {
     Layout {
-        prefix: store.prefix(),
+        prefix: storage.prefix(),
         naming: job.naming,
         job: &job.name,
     }
 }
 
-/// Every backup of `job` in `store`, newest first: only keys its own naming
-/// produced under its own prefix.
-pub async fn backups(job: &JobConfig, store: &Store) -> Result<Vec<Backup>, StoreError> {
-    let layout = layout(job, store);
-    let objects = store.list(&layout.dir()).await?;
+/// Every backup of `job` in `storage`, newest first: only keys its own
+/// naming produced under its own prefix.
+pub async fn backups(job: &JobConfig, storage: &dyn Storage) -> Result<Vec<Backup>, StorageError> {
+    let layout = layout(job, storage);
+    let objects = storage.list(&layout.dir()).await?;
     let keys: BTreeSet<&str> = objects.iter().map(|o| o.key.as_str()).collect();
     let mut out: Vec<Backup> = objects
         .iter()
         .filter_map(|o| {
-            let name = layout.parse(&o.key)?;
             Some(Backup {
                 key: o.key.clone(),
-                at: name.at,
+                name: layout.parse(&o.key)?,
                 size: o.size,
-                format: name.format,
-                compression: name.compression,
                 complete: keys.contains(naming::manifest_key(&o.key).as_str()),
             })
         })
         .collect();
-    out.sort_by(|a, b| b.at.cmp(&a.at).then_with(|| b.key.cmp(&a.key)));
+    newest_first(&mut out);
     Ok(out)
+}
+
+/// Sorts newest first; in one second, the later sequence number first.
+pub fn newest_first(backups: &mut [Backup]) {
+    backups.sort_by(|a, b| (b.name.at, b.name.seq, &b.key).cmp(&(a.name.at, a.name.seq, &a.key)));
 }
 
 /// Which backup a command means.
@@ -74,7 +85,7 @@ pub enum Pick {
 
 /// Parses `--at`: RFC 3339 (`2026-11-28T03:00:00Z`, `...+01:00`) or the
 /// timestamp of a key (`2026-11-28_03-00-00`, UTC).
-pub fn parse_time(text: &str) -> Result<Timestamp, String> {
+pub fn parse_time(text: &str) -> Result<Timestamp, PickError> {
     if let Ok(at) = text.parse::<Timestamp>() {
         return Ok(at);
     }
@@ -82,30 +93,26 @@ pub fn parse_time(text: &str) -> Result<Timestamp, String> {
         .ok()
         .and_then(|dt| dt.to_zoned(TimeZone::UTC).ok())
         .map(|z| z.timestamp())
-        .ok_or_else(|| {
-            format!("{text:?} is not a time: use RFC 3339 (2026-11-28T03:00:00Z) or 2026-11-28_03-00-00 (UTC)")
-        })
+        .ok_or_else(|| PickError::BadTime(text.to_string()))
 }
 
 /// Picks from `backups` (newest first). Backups with a manifest are
 /// preferred; only when none has one (backups of the tool keepsake
 /// replaces) are the others considered.
-pub fn pick<'a>(backups: &'a [Backup], pick: &Pick) -> Result<&'a Backup, String> {
+pub fn pick<'a>(backups: &'a [Backup], pick: &Pick) -> Result<&'a Backup, PickError> {
     if let Pick::Key(key) = pick {
         return backups
             .iter()
             .find(|b| &b.key == key)
-            .ok_or_else(|| format!("no backup of this job has the key {key:?}"));
+            .ok_or_else(|| PickError::NoSuchKey(key.clone()));
     }
     let any_complete = backups.iter().any(|b| b.complete);
     let mut candidates = backups.iter().filter(|b| b.complete || !any_complete);
     match pick {
-        Pick::Latest => candidates
-            .next()
-            .ok_or_else(|| "the job has no backup".to_string()),
+        Pick::Latest => candidates.next().ok_or(PickError::NoBackup),
         Pick::At(t) => candidates
-            .find(|b| b.at <= *t)
-            .ok_or_else(|| format!("no backup was taken at or before {t}")),
+            .find(|b| b.name.at <= *t)
+            .ok_or(PickError::NoneAtOrBefore(*t)),
         Pick::Key(_) => unreachable!("handled above"),
     }
 }
@@ -114,13 +121,18 @@ pub fn pick<'a>(backups: &'a [Backup], pick: &Pick) -> Result<&'a Backup, String
 mod tests {
     use super::*;
 
+    use crate::config::{CompressionKind, DumpFormat};
+
     fn backup(at: &str, complete: bool) -> Backup {
         Backup {
             key: format!("k-{at}"),
-            at: at.parse().unwrap(),
+            name: BackupName {
+                at: at.parse().unwrap(),
+                seq: 0,
+                format: DumpFormat::Plain,
+                compression: CompressionKind::Gzip,
+            },
             size: 1,
-            format: DumpFormat::Plain,
-            compression: CompressionKind::Gzip,
             complete,
         }
     }
@@ -177,6 +189,11 @@ mod tests {
 
     #[test]
     fn bad_times_are_explained() {
-        assert!(parse_time("yesterday").unwrap_err().contains("RFC 3339"));
+        assert!(
+            parse_time("yesterday")
+                .unwrap_err()
+                .to_string()
+                .contains("RFC 3339")
+        );
     }
 }

@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
 
-use crate::config::{Compression, CompressionKind, DumpFormat, Naming};
+use crate::config::{CompressionKind, DumpFormat, Naming};
 
 /// The timestamp layout in every key, in UTC: `2026-11-28_03-00-00`.
 const TIME_FORMAT: &str = "%Y-%m-%d_%H-%M-%S";
@@ -130,13 +130,13 @@ impl Layout<'_> {
 }
 
 /// The first backup name of `at` (seconds precision).
-pub fn new_name(at: Timestamp, format: DumpFormat, compression: Compression) -> BackupName {
+pub fn new_name(at: Timestamp, format: DumpFormat, compression: CompressionKind) -> BackupName {
     let at = Timestamp::from_second(at.as_second()).expect("whole seconds of a valid time");
     BackupName {
         at,
         seq: 0,
         format,
-        compression: compression.kind,
+        compression,
     }
 }
 
@@ -247,11 +247,7 @@ mod tests {
         let n = new_name(
             at("2026-11-28T03:00:00.987Z"),
             DumpFormat::Plain,
-            Compression {
-                kind: CompressionKind::Gzip,
-                level: None,
-                threads: 1,
-            },
+            CompressionKind::Gzip,
         );
         assert_eq!(n.at, at("2026-11-28T03:00:00Z"));
         assert_eq!(manifest_key("a/b.sql"), "a/b.sql.manifest.json");

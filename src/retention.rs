@@ -6,16 +6,8 @@
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
+use crate::catalog::{self, Backup};
 use crate::config::Retention;
-
-/// One backup as the listing shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Listed {
-    pub key: String,
-    pub at: Timestamp,
-    /// Its manifest exists: the backup is known to be whole.
-    pub complete: bool,
-}
 
 /// Why a backup is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +38,7 @@ impl std::fmt::Display for Reason {
 /// The verdict on one backup.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
-    pub backup: Listed,
+    pub backup: Backup,
     /// Empty means delete.
     pub keep: Vec<Reason>,
 }
@@ -57,17 +49,25 @@ impl Decision {
     }
 }
 
-/// Which calendar bucket a backup falls in, for the GFS rules.
-fn bucket(at: Timestamp, tz: &TimeZone, reason: Reason) -> (i32, i32) {
-    let local = at.to_zoned(tz.clone());
-    let date = local.date();
-    match reason {
-        Reason::Daily => (date.year() as i32, date.day_of_year() as i32),
-        Reason::Weekly => {
+/// The calendar periods of the daily, weekly and monthly rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Period {
+    Day,
+    /// An ISO week, Monday to Sunday.
+    Week,
+    Month,
+}
+
+/// Which period of its kind `at` falls in, in `tz`: (year, number).
+fn period_of(at: Timestamp, tz: &TimeZone, period: Period) -> (i32, i32) {
+    let date = at.to_zoned(tz.clone()).date();
+    match period {
+        Period::Day => (date.year() as i32, date.day_of_year() as i32),
+        Period::Week => {
             let week = date.iso_week_date();
             (week.year() as i32, week.week() as i32)
         }
-        _ => (date.year() as i32, date.month() as i32),
+        Period::Month => (date.year() as i32, date.month() as i32),
     }
 }
 
@@ -75,12 +75,12 @@ fn bucket(at: Timestamp, tz: &TimeZone, reason: Reason) -> (i32, i32) {
 /// daily, weekly and monthly rules count calendar periods in `tz`.
 pub fn plan(
     policy: &Retention,
-    backups: &[Listed],
+    backups: &[Backup],
     now: Timestamp,
     tz: &TimeZone,
 ) -> Vec<Decision> {
     let mut sorted = backups.to_vec();
-    sorted.sort_by(|a, b| b.at.cmp(&a.at).then_with(|| b.key.cmp(&a.key)));
+    catalog::newest_first(&mut sorted);
     let mut decisions: Vec<Decision> = sorted
         .into_iter()
         .map(|backup| Decision {
@@ -113,13 +113,13 @@ pub fn plan(
         let cutoff = now - SignedDuration::from_hours(24 * i64::from(days));
         decisions
             .iter_mut()
-            .filter(|d| d.backup.at >= cutoff)
+            .filter(|d| d.backup.name.at >= cutoff)
             .for_each(|d| d.keep.push(Reason::Days));
     }
-    for (count, reason) in [
-        (policy.keep_daily, Reason::Daily),
-        (policy.keep_weekly, Reason::Weekly),
-        (policy.keep_monthly, Reason::Monthly),
+    for (count, reason, period) in [
+        (policy.keep_daily, Reason::Daily, Period::Day),
+        (policy.keep_weekly, Reason::Weekly, Period::Week),
+        (policy.keep_monthly, Reason::Monthly, Period::Month),
     ] {
         let Some(count) = count else { continue };
         let mut last = None;
@@ -128,7 +128,7 @@ pub fn plan(
             if kept == count {
                 break;
             }
-            let b = bucket(d.backup.at, tz, reason);
+            let b = period_of(d.backup.name.at, tz, period);
             if last != Some(b) {
                 d.keep.push(reason);
                 last = Some(b);
@@ -147,15 +147,24 @@ mod tests {
         s.parse().unwrap()
     }
 
-    fn backup(s: &str) -> Listed {
-        Listed {
+    use crate::config::{CompressionKind, DumpFormat};
+    use crate::naming::BackupName;
+
+    fn backup(s: &str) -> Backup {
+        Backup {
             key: format!("k-{s}"),
-            at: at(s),
+            name: BackupName {
+                at: at(s),
+                seq: 0,
+                format: DumpFormat::Plain,
+                compression: CompressionKind::Gzip,
+            },
+            size: 1,
             complete: true,
         }
     }
 
-    fn kept(policy: Retention, backups: &[Listed], now: &str, tz: &TimeZone) -> Vec<String> {
+    fn kept(policy: Retention, backups: &[Backup], now: &str, tz: &TimeZone) -> Vec<String> {
         let mut out: Vec<String> = plan(&policy, backups, at(now), tz)
             .into_iter()
             .filter(|d| !d.deleted())
@@ -165,7 +174,7 @@ mod tests {
         out
     }
 
-    fn daily(days: &[&str]) -> Vec<Listed> {
+    fn daily(days: &[&str]) -> Vec<Backup> {
         days.iter()
             .map(|d| backup(&format!("{d}T03:00:00Z")))
             .collect()
@@ -226,7 +235,7 @@ mod tests {
         );
         let kept: Vec<_> = plan.iter().filter(|d| !d.deleted()).collect();
         assert_eq!(kept.len(), 1);
-        assert_eq!(kept[0].backup.at, at("2026-01-01T03:00:00Z"));
+        assert_eq!(kept[0].backup.name.at, at("2026-01-01T03:00:00Z"));
         assert_eq!(kept[0].keep, [Reason::NewestComplete]);
     }
 
