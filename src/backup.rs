@@ -1,0 +1,437 @@
+//! One backup of one job, start to end: pick a pg_dump that fits the
+//! server, stream dump -> pipeline -> every storage, and commit only when
+//! pg_dump exited 0 and every byte arrived; otherwise leave nothing.
+//!
+//! - [`back_up`]: the backup alone (`keepsake backup` runs the next one);
+//! - [`back_up_verify_prune`]: a job's whole run: the backup, then, only
+//!   if it fully succeeded, its verification and retention;
+//! - [`store`]: the part after pg_dump started, for any dump and storage.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use jiff::Timestamp;
+use tokio::io::AsyncRead;
+use tokio::sync::mpsc;
+use tokio_util::io::SyncIoBridge;
+use tokio_util::sync::CancellationToken;
+
+use crate::catalog::{self, Backup};
+use crate::config::JobConfig;
+use crate::manifest::{MANIFEST_VERSION, Manifest};
+use crate::naming::{self, BackupName};
+use crate::pg::dump::{DumpError, DumpProcess, PgDump};
+use crate::pg::tools::{self, PgVersion, ToolError};
+use crate::pipeline::{self, ChunkSink, Summary, Tally};
+use crate::storage::{NamedStorage, StorageError, Upload};
+
+/// Chunks buffered between the compressor and the uploads.
+const CHANNEL_DEPTH: usize = 4;
+/// How long a failed backup waits for the dump reader to stop.
+const STAGE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+/// How many `-N` suffixes to try before giving up on a free key.
+const MAX_SEQ: u32 = 1000;
+
+/// Why a backup failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    #[error(transparent)]
+    Tool(#[from] ToolError),
+    #[error(transparent)]
+    Dump(#[from] DumpError),
+    #[error("pg_dump produced no output; nothing was stored")]
+    Empty,
+    #[error("reading or compressing the dump failed: {0}")]
+    Pipeline(std::io::Error),
+    #[error("{0}")]
+    Storage(#[from] StorageError),
+    #[error("no free key for this backup after {MAX_SEQ} tries under {0}")]
+    NoFreeKey(String),
+    #[error("the pipeline thread failed: {0}")]
+    Panicked(String),
+    #[error("cancelled by shutdown; nothing was stored")]
+    Cancelled,
+    #[error("the new backup failed verification: {0}")]
+    Verify(#[from] crate::verify::VerifyError),
+}
+
+/// One stored copy of a new backup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCopy {
+    /// The storage's configured name.
+    pub storage: String,
+    pub backup: Backup,
+}
+
+/// What a successful backup produced.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub copies: Vec<StoredCopy>,
+    pub summary: Summary,
+    pub duration_ms: u128,
+}
+
+/// The versions that decided which pg_dump ran, for the manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Versions {
+    pub server: PgVersion,
+    pub pg_dump: PgVersion,
+}
+
+/// A dump being taken: its bytes, and what judges them once they end.
+pub struct Dump {
+    pub output: Box<dyn AsyncRead + Send + Unpin>,
+    pub process: Box<dyn DumpProcess>,
+}
+
+/// Picks the oldest pg_dump at least as new as the job's server.
+async fn pick_pg_dump(job: &JobConfig) -> Result<(tools::PgTool, PgVersion), BackupError> {
+    let psql = tools::newest("psql").await?;
+    let server = tools::server_version(&psql.path, &job.connection).await?;
+    let dumps = tools::discover("pg_dump").await;
+    let pg_dump = tools::choose(&dumps, server, "pg_dump")?.clone();
+    Ok((pg_dump, server))
+}
+
+/// The first name of `now` whose key (and manifest) is free in every
+/// storage: an existing backup is never overwritten.
+async fn free_name(
+    job: &JobConfig,
+    storages: &[NamedStorage],
+    now: Timestamp,
+) -> Result<BackupName, BackupError> {
+    let mut name = naming::new_name(now, job.format, job.compression.kind);
+    'next: while name.seq < MAX_SEQ {
+        for s in storages {
+            let key = catalog::layout(job, s.storage.as_ref()).key(&name);
+            let taken = s.storage.exists(&key).await?
+                || s.storage.exists(&naming::manifest_key(&key)).await?;
+            if taken {
+                name.seq += 1;
+                continue 'next;
+            }
+        }
+        return Ok(name);
+    }
+    let first = storages
+        .first()
+        .map(|s| s.storage.describe())
+        .unwrap_or_default();
+    Err(BackupError::NoFreeKey(first))
+}
+
+/// Hashes every chunk and streams it to every upload; stops at the first
+/// failure.
+async fn forward(
+    mut rx: mpsc::Receiver<Bytes>,
+    uploads: &mut [Box<dyn Upload>],
+    tally: &mut Tally,
+) -> Result<(), StorageError> {
+    while let Some(chunk) = rx.recv().await {
+        tally.update(&chunk);
+        for upload in uploads.iter_mut() {
+            upload.write(chunk.clone()).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs `fut` unless `cancel` fires first.
+async fn unless_cancelled<T>(
+    cancel: &CancellationToken,
+    fut: impl Future<Output = Result<T, BackupError>>,
+) -> Result<T, BackupError> {
+    tokio::select! {
+        out = fut => out,
+        _ = cancel.cancelled() => Err(BackupError::Cancelled),
+    }
+}
+
+/// Runs one backup of `job` to `storages`, named after `now`. When
+/// `cancel` fires, pg_dump is killed and every upload aborted.
+pub async fn back_up(
+    job: &JobConfig,
+    storages: &[NamedStorage],
+    now: Timestamp,
+    cancel: &CancellationToken,
+) -> Result<Outcome, BackupError> {
+    tracing::info!(job = %job.name, database = %job.connection.display(), "backup started");
+    let (pg_dump, server) = unless_cancelled(cancel, async {
+        for s in storages {
+            s.storage.preflight().await?;
+        }
+        pick_pg_dump(job).await
+    })
+    .await?;
+    tracing::info!(
+        job = %job.name,
+        server_version = %server,
+        pg_dump_version = %pg_dump.version,
+        pg_dump = %pg_dump.path.display(),
+        "dumping with the oldest pg_dump that fits the server"
+    );
+    let versions = Versions {
+        server,
+        pg_dump: pg_dump.version,
+    };
+    store(job, storages, versions, now, cancel, || {
+        let (process, stdout) = PgDump::spawn(&pg_dump, job)?;
+        Ok(Dump {
+            output: Box::new(stdout),
+            process: Box::new(process),
+        })
+    })
+    .await
+}
+
+/// Names the backup, starts the dump with `start`, streams it through the
+/// pipeline to every storage and commits each copy with its manifest; on
+/// any failure, aborts every upload and stores nothing.
+pub async fn store(
+    job: &JobConfig,
+    storages: &[NamedStorage],
+    versions: Versions,
+    now: Timestamp,
+    cancel: &CancellationToken,
+    start: impl FnOnce() -> Result<Dump, DumpError>,
+) -> Result<Outcome, BackupError> {
+    let started = Instant::now();
+    let name = unless_cancelled(cancel, free_name(job, storages, now)).await?;
+    let keys: Vec<String> = storages
+        .iter()
+        .map(|s| catalog::layout(job, s.storage.as_ref()).key(&name))
+        .collect();
+
+    let Dump {
+        output,
+        mut process,
+    } = start()?;
+    let mut uploads: Vec<Box<dyn Upload>> = storages
+        .iter()
+        .zip(&keys)
+        .map(|(s, k)| s.storage.begin_upload(k))
+        .collect();
+    let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
+    let compression = job.compression;
+    let mut input = SyncIoBridge::new(output);
+    let stage = tokio::task::spawn_blocking(move || {
+        pipeline::run(&mut input, compression, ChunkSink::new(tx))
+    });
+
+    let mut tally = Tally::default();
+    let streamed = unless_cancelled(cancel, async {
+        forward(rx, &mut uploads, &mut tally)
+            .await
+            .map_err(BackupError::Storage)
+    })
+    .await;
+    let staged = if streamed.is_err() {
+        process.kill().await;
+        // The thread ends when the pipe closes; a child of pg_dump that
+        // kept it open must not hold the failure (or a shutdown) hostage.
+        match tokio::time::timeout(STAGE_GRACE, stage).await {
+            Ok(joined) => joined.map_err(|e| e.to_string()),
+            Err(_) => {
+                tracing::warn!(job = %job.name, "the dump reader did not stop; leaving it behind");
+                Ok(Err(std::io::Error::other("abandoned")))
+            }
+        }
+    } else {
+        stage.await.map_err(|e| e.to_string())
+    };
+    let exited = process.finish().await;
+
+    let summary = match verdict(streamed, staged, exited, tally) {
+        Ok(summary) => summary,
+        Err(e) => {
+            for upload in uploads {
+                upload.abort().await;
+            }
+            return Err(e);
+        }
+    };
+    let copies = commit(
+        job, storages, &keys, &name, uploads, &summary, versions, now,
+    )
+    .await?;
+    let duration_ms = started.elapsed().as_millis();
+    for copy in &copies {
+        tracing::info!(
+            job = %job.name,
+            storage = %copy.storage,
+            key = %copy.backup.key,
+            bytes_raw = summary.raw_bytes,
+            bytes_stored = summary.stored_bytes,
+            ratio = format!("{:.2}", summary.raw_bytes as f64 / summary.stored_bytes.max(1) as f64),
+            duration_ms,
+            sha256 = %summary.sha256,
+            peak_rss_kib = crate::resources::peak_rss_kib(),
+            disk_write_bytes = crate::resources::disk_write_bytes(),
+            "backup finished"
+        );
+    }
+    Ok(Outcome {
+        copies,
+        summary,
+        duration_ms,
+    })
+}
+
+/// The judgement of a streamed dump: whole only if the uploads took every
+/// chunk, the pipeline read the dump to its end and pg_dump exited 0, and
+/// the dump was not empty. The first failure in that order is the cause.
+fn verdict(
+    streamed: Result<(), BackupError>,
+    staged: Result<std::io::Result<u64>, String>,
+    exited: Result<(), DumpError>,
+    tally: Tally,
+) -> Result<Summary, BackupError> {
+    streamed?;
+    exited?;
+    let raw_bytes = staged
+        .map_err(BackupError::Panicked)?
+        .map_err(BackupError::Pipeline)?;
+    if raw_bytes == 0 {
+        return Err(BackupError::Empty);
+    }
+    let (stored_bytes, sha256) = tally.finish();
+    Ok(Summary {
+        raw_bytes,
+        stored_bytes,
+        sha256,
+    })
+}
+
+/// A job's whole run: the backup, then, only if it fully succeeded, its
+/// verification (when configured) and retention in every storage it was
+/// written to.
+pub async fn back_up_verify_prune(
+    job: &JobConfig,
+    storages: &[NamedStorage],
+    now: Timestamp,
+    cancel: &CancellationToken,
+) -> Result<Outcome, BackupError> {
+    let outcome = back_up(job, storages, now, cancel).await?;
+    if job.verify_after_backup {
+        verify_copies(job, storages, &outcome).await?;
+    }
+    if job.retention.has_rules() {
+        for s in storages {
+            match crate::prune::prune(job, &s.name, s.storage.as_ref(), Timestamp::now(), false)
+                .await
+            {
+                Ok(pruned) => tracing::info!(
+                    job = %job.name,
+                    storage = %s.name,
+                    kept = pruned.kept(),
+                    deleted = pruned.deleted,
+                    failed = pruned.failed,
+                    "retention applied"
+                ),
+                Err(e) => {
+                    tracing::error!(job = %job.name, storage = %s.name, error = %e, "retention could not list the backups")
+                }
+            }
+        }
+    }
+    Ok(outcome)
+}
+
+/// Verifies the copies a backup just wrote; logged like a backup.
+async fn verify_copies(
+    job: &JobConfig,
+    storages: &[NamedStorage],
+    outcome: &Outcome,
+) -> Result<(), BackupError> {
+    for (s, copy) in storages.iter().zip(&outcome.copies) {
+        let result = crate::verify::verify(
+            s.storage.as_ref(),
+            &copy.backup,
+            job.verify_restore_into.as_ref(),
+        )
+        .await;
+        match result {
+            Ok(verified) => tracing::info!(
+                job = %job.name,
+                storage = %s.name,
+                key = %copy.backup.key,
+                tables = verified.restored.map(|r| r.0),
+                rows = verified.restored.map(|r| r.1),
+                "verification passed"
+            ),
+            Err(e) => {
+                tracing::error!(job = %job.name, storage = %s.name, error = %e, "verification failed");
+                return Err(e.into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Completes every upload, then writes its manifest. A copy whose manifest
+/// cannot be written is removed: a backup is its data and its manifest.
+#[allow(clippy::too_many_arguments)]
+async fn commit(
+    job: &JobConfig,
+    storages: &[NamedStorage],
+    keys: &[String],
+    name: &BackupName,
+    uploads: Vec<Box<dyn Upload>>,
+    summary: &Summary,
+    versions: Versions,
+    started: Timestamp,
+) -> Result<Vec<StoredCopy>, BackupError> {
+    let mut copies = Vec::new();
+    let mut first_error = None;
+    for ((s, key), upload) in storages.iter().zip(keys).zip(uploads) {
+        let manifest = Manifest {
+            manifest_version: MANIFEST_VERSION,
+            job: job.name.clone(),
+            key: key.clone(),
+            started_at: started.to_string(),
+            finished_at: Timestamp::now().to_string(),
+            format: job.format,
+            compression: job.compression.kind,
+            size: summary.stored_bytes,
+            raw_size: summary.raw_bytes,
+            sha256: summary.sha256.clone(),
+            server_version: versions.server.full(),
+            pg_dump_version: versions.pg_dump.full(),
+            keepsake_version: env!("CARGO_PKG_VERSION").to_string(),
+        };
+        let result = async {
+            upload.finish().await?;
+            let body = Bytes::from(manifest.to_json());
+            if let Err(e) = s.storage.put(&naming::manifest_key(key), body).await {
+                if let Err(cleanup) = s.storage.delete(key).await {
+                    tracing::error!(key = %key, error = %cleanup, "cannot remove a backup whose manifest failed");
+                }
+                return Err(e);
+            }
+            Ok(())
+        }
+        .await;
+        match result {
+            Ok(()) => copies.push(StoredCopy {
+                storage: s.name.clone(),
+                backup: Backup {
+                    key: key.clone(),
+                    name: name.clone(),
+                    size: summary.stored_bytes,
+                    complete: true,
+                },
+            }),
+            Err(e) => {
+                tracing::error!(job = %job.name, storage = %s.name, error = %e, "storing the backup failed");
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(BackupError::Storage(e)),
+        None => Ok(copies),
+    }
+}
+
+#[cfg(test)]
+mod tests;
