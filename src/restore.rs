@@ -3,7 +3,6 @@
 //! (custom), inside one transaction that commits only after the whole
 //! object proved sound.
 
-use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -12,32 +11,43 @@ use tokio::io::AsyncWriteExt;
 use tokio::process::ChildStdin;
 use tokio::sync::mpsc;
 
-use crate::catalog::{self, Backup, Pick};
-use crate::child::{self, StderrTail};
+use crate::catalog::{self, Backup, Pick, PickError};
 use crate::config::{DumpFormat, JobConfig};
-use crate::conninfo::Connection;
-use crate::destination::{Store, StoreError};
-use crate::manifest::Manifest;
-use crate::naming;
-use crate::pgtools::{self, PgVersion, ToolError};
-use crate::readback::{self, Expect, ReadError};
-use crate::target;
+use crate::pg::conninfo::Connection;
+use crate::pg::database::{self, DatabaseError};
+use crate::pg::stderr::{self, StderrTail};
+use crate::pg::tools::{self, ToolError};
+use crate::pipeline::Summary;
+use crate::readback::{self, Client, Expect, ManifestError, ReadError};
+use crate::storage::{Storage, StorageError};
 
 /// How often a long restore logs its progress.
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum RestoreError {
-    #[error("{0}")]
-    Pick(String),
     #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("{key}: the manifest cannot be read: {message}")]
-    Manifest { key: String, message: String },
+    Pick(#[from] PickError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
     #[error(transparent)]
     Tool(#[from] ToolError),
     #[error("the target database: {0}")]
-    Target(String),
+    Database(#[from] DatabaseError),
+    #[error("cannot run {program}: {source}")]
+    Spawn {
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("cannot wait for {program}: {source}")]
+    Wait {
+        program: &'static str,
+        source: std::io::Error,
+    },
+    #[error("the backup reader failed: {0}")]
+    Reader(String),
     #[error(
         "the target database is not empty ({0} tables, views or sequences); \
          restore into an empty database, or add --clean to drop its objects first"
@@ -45,7 +55,7 @@ pub enum RestoreError {
     NotEmpty(u64),
     #[error(transparent)]
     Read(#[from] ReadError),
-    #[error("{program} failed ({status}){}", child::tail_text(.stderr))]
+    #[error("{program} failed ({status}){}", stderr::tail_text(.stderr))]
     Client {
         program: &'static str,
         status: String,
@@ -55,68 +65,9 @@ pub enum RestoreError {
 
 /// What a restore did.
 #[derive(Debug, Clone)]
-pub struct Report {
-    pub key: String,
-    pub summary: readback::Summary,
-    pub duration_ms: u128,
-}
-
-/// The manifest beside `key`, if there is one.
-pub async fn manifest(store: &Store, key: &str) -> Result<Option<Manifest>, RestoreError> {
-    let Some(bytes) = store.get_small(&naming::manifest_key(key)).await? else {
-        return Ok(None);
-    };
-    Manifest::from_json(&bytes)
-        .map(Some)
-        .map_err(|e| RestoreError::Manifest {
-            key: key.to_string(),
-            message: e.to_string(),
-        })
-}
-
-/// What the manifest promises.
-pub fn expect(manifest: Option<&Manifest>) -> Expect {
-    Expect {
-        sha256: manifest.map(|m| m.sha256.clone()),
-        size: manifest.map(|m| m.size),
-    }
-}
-
-/// The client that applies `backup`: psql for plain dumps, pg_restore for
-/// archives, the oldest one at least as new as the pg_dump that wrote it.
-pub async fn client_for(
-    backup: &Backup,
-    manifest: Option<&Manifest>,
-) -> Result<(&'static str, PathBuf), RestoreError> {
-    let program = match backup.format {
-        DumpFormat::Plain => "psql",
-        DumpFormat::Custom => "pg_restore",
-    };
-    let tools = pgtools::discover(program).await;
-    let written_by = manifest.and_then(|m| PgVersion::parse(&m.pg_dump_version));
-    let tool = match written_by {
-        Some(version) => pgtools::choose(&tools, version, program).map_err(|e| match e {
-            ToolError::TooOld { newest, path, .. } => ToolError::ArchiveTooNew {
-                tool: program.into(),
-                archive: version,
-                newest,
-                path,
-            },
-            other => other,
-        })?,
-        None => tools
-            .iter()
-            .max_by_key(|t| t.version)
-            .ok_or(ToolError::NotFound {
-                tool: program.into(),
-            })?,
-    };
-    Ok((program, tool.path.clone()))
-}
-
-/// The newest psql, for the statements around a restore.
-pub async fn newest_psql() -> Result<PathBuf, RestoreError> {
-    Ok(pgtools::newest("psql").await?.path)
+pub struct Restored {
+    pub backup: Backup,
+    pub summary: Summary,
 }
 
 /// `keepsake restore`: picks a backup of `job` in `store` and restores it
@@ -124,83 +75,62 @@ pub async fn newest_psql() -> Result<PathBuf, RestoreError> {
 /// objects first when `clean`; refuses a non-empty target otherwise.
 pub async fn restore(
     job: &JobConfig,
-    store: &Store,
+    storage: &dyn Storage,
     pick: &Pick,
     target: &Connection,
     create: bool,
     clean: bool,
-) -> Result<Report, RestoreError> {
-    let backups = catalog::backups(job, store).await?;
-    let backup = catalog::pick(&backups, pick)
-        .map_err(RestoreError::Pick)?
-        .clone();
-    let manifest = manifest(store, &backup.key).await?;
+) -> Result<Restored, RestoreError> {
+    let backups = catalog::backups(job, storage).await?;
+    let backup = catalog::pick(&backups, pick)?.clone();
+    let manifest = readback::manifest(storage, &backup.key).await?;
     if manifest.is_none() {
         tracing::warn!(key = %backup.key, "no manifest: the checksum cannot be checked, only the decompression");
     }
-    let (program, tool) = client_for(&backup, manifest.as_ref()).await?;
-    let psql = newest_psql().await?;
-    if create
-        && target::create_database(&psql, target)
-            .await
-            .map_err(RestoreError::Target)?
-    {
+    let client = readback::client_for(&backup, manifest.as_ref()).await?;
+    let psql = tools::newest("psql").await?.path;
+    if create && database::create_database(&psql, target).await? {
         tracing::info!("target database created");
     }
-    let relations = target::user_relations(&psql, target)
-        .await
-        .map_err(RestoreError::Target)?;
+    let relations = database::user_relations(&psql, target).await?;
     if relations > 0 && !clean {
         return Err(RestoreError::NotEmpty(relations));
     }
     tracing::info!(
         job = %job.name,
         key = %backup.key,
-        taken = %backup.at,
+        taken = %backup.name.at,
         bytes = backup.size,
-        client = %tool.display(),
+        client = %client.path.display(),
         "restore started"
     );
     let started = Instant::now();
-    let summary = apply(
-        store,
-        &backup,
-        &expect(manifest.as_ref()),
-        program,
-        &tool,
-        target,
-        clean,
-    )
-    .await?;
-    let duration_ms = started.elapsed().as_millis();
+    let expect = readback::expect(manifest.as_ref());
+    let summary = apply(storage, &backup, &expect, &client, target, clean).await?;
     tracing::info!(
         key = %backup.key,
         bytes_stored = summary.stored_bytes,
         bytes_raw = summary.raw_bytes,
-        checksum_verified = summary.verified,
-        duration_ms,
+        checksum_verified = expect.sha256.is_some(),
+        duration_ms = started.elapsed().as_millis(),
         "restore finished"
     );
-    Ok(Report {
-        key: backup.key,
-        summary,
-        duration_ms,
-    })
+    Ok(Restored { backup, summary })
 }
 
 /// Streams `backup` into `program` on `conn`, in one transaction that
 /// commits only when the whole object was read and matched its manifest.
 pub async fn apply(
-    store: &Store,
+    storage: &dyn Storage,
     backup: &Backup,
     expect: &Expect,
-    program: &'static str,
-    tool: &Path,
+    client: &Client,
     conn: &Connection,
     clean: bool,
-) -> Result<readback::Summary, RestoreError> {
-    let mut cmd = pgtools::command(tool, conn);
-    match backup.format {
+) -> Result<Summary, RestoreError> {
+    let program = client.program;
+    let mut cmd = tools::command(&client.path, conn);
+    match backup.name.format {
         DumpFormat::Plain => {
             cmd.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction"]);
         }
@@ -216,27 +146,28 @@ pub async fn apply(
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    let mut client = cmd
-        .spawn()
-        .map_err(|e| RestoreError::Target(format!("cannot run {}: {e}", tool.display())))?;
+    let mut child = cmd.spawn().map_err(|source| RestoreError::Spawn {
+        program: client.path.display().to_string(),
+        source,
+    })?;
     let stderr = StderrTail::start(
-        client.stderr.take().expect("stderr is piped"),
+        child.stderr.take().expect("stderr is piped"),
         program,
         String::new(),
     );
-    let mut stdin = client.stdin.take().expect("stdin is piped");
-    let reader = store.get(&backup.key).await?;
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let reader = storage.get(&backup.key).await?;
     let (tx, mut rx) = mpsc::channel(4);
-    let reading = readback::start(
+    let reading = readback::stream::start(
         reader,
         backup.key.clone(),
-        backup.compression,
+        backup.name.compression,
         expect.clone(),
         tx,
     );
     let mut fed = Ok(());
-    if clean && backup.format == DumpFormat::Plain {
-        fed = stdin.write_all(target::clean_sql().as_bytes()).await;
+    if clean && backup.name.format == DumpFormat::Plain {
+        fed = stdin.write_all(database::clean_sql().as_bytes()).await;
     }
     if fed.is_ok() {
         fed = feed(&mut stdin, &mut rx, &backup.key).await;
@@ -244,38 +175,38 @@ pub async fn apply(
     drop(rx);
     let read = reading
         .await
-        .map_err(|e| RestoreError::Target(format!("the reader failed: {e}")))?;
+        .map_err(|e| RestoreError::Reader(e.to_string()))?;
     let summary = match read {
         Ok(summary) if fed.is_ok() => summary,
         Err(e) if !matches!(e, ReadError::ConsumerGone) => {
             // The transaction never commits: the target stays as it was.
-            let _ = client.kill().await;
+            let _ = child.kill().await;
             let _ = stderr.finish().await;
             return Err(RestoreError::Read(e));
         }
         _ => {
             drop(stdin);
-            let status = client
+            let status = child
                 .wait()
                 .await
-                .map_err(|e| RestoreError::Target(e.to_string()))?;
+                .map_err(|source| RestoreError::Wait { program, source })?;
             return Err(RestoreError::Client {
                 program,
-                status: child::describe(status),
+                status: stderr::describe(status),
                 stderr: stderr.finish().await,
             });
         }
     };
     drop(stdin);
-    let status = client
+    let status = child
         .wait()
         .await
-        .map_err(|e| RestoreError::Target(e.to_string()))?;
+        .map_err(|source| RestoreError::Wait { program, source })?;
     let lines = stderr.finish().await;
     if !status.success() {
         return Err(RestoreError::Client {
             program,
-            status: child::describe(status),
+            status: stderr::describe(status),
             stderr: lines,
         });
     }

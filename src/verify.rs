@@ -13,17 +13,19 @@ use tokio::sync::mpsc;
 
 use crate::catalog::Backup;
 use crate::config::DumpFormat;
-use crate::conninfo::{self, Connection};
-use crate::destination::Store;
-use crate::readback;
+use crate::pg::conninfo::{self, Connection};
+use crate::pg::database::{self, DatabaseError};
+use crate::pg::stderr;
+use crate::pg::tools::{self, ToolError};
+use crate::pipeline::Summary;
+use crate::readback::{self, Client, Expect, ManifestError, ReadError};
 use crate::restore::{self, RestoreError};
-use crate::target;
+use crate::storage::{Storage, StorageError};
 
 /// What a sound backup showed.
 #[derive(Debug, Clone)]
-pub struct Report {
-    pub key: String,
-    pub summary: readback::Summary,
+pub struct Verified {
+    pub summary: Summary,
     /// Tables and rows, when it was restored into a scratch database.
     pub restored: Option<(u64, u64)>,
 }
@@ -32,6 +34,18 @@ pub struct Report {
 pub enum VerifyError {
     #[error("{0}: no manifest, so its checksum and size cannot be checked")]
     NoManifest(String),
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Tool(#[from] ToolError),
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error("the backup reader failed: {0}")]
+    Reader(String),
+    #[error("the scratch database: {0}")]
+    Database(#[from] DatabaseError),
     #[error(transparent)]
     Restore(#[from] RestoreError),
     #[error("{key}: {problem}")]
@@ -47,40 +61,38 @@ const EDGE: usize = 8192;
 /// Verifies `backup` in `store`; with `restore_into`, also restores it into
 /// a scratch database on that server (created and dropped here).
 pub async fn verify(
-    store: &Store,
+    storage: &dyn Storage,
     backup: &Backup,
     restore_into: Option<&Connection>,
-) -> Result<Report, VerifyError> {
-    let manifest = restore::manifest(store, &backup.key)
+) -> Result<Verified, VerifyError> {
+    let manifest = readback::manifest(storage, &backup.key)
         .await?
         .ok_or_else(|| VerifyError::NoManifest(backup.key.clone()))?;
-    let expect = restore::expect(Some(&manifest));
-    let (program, tool) = restore::client_for(backup, Some(&manifest)).await?;
+    let expect = readback::expect(Some(&manifest));
+    let client = readback::client_for(backup, Some(&manifest)).await?;
     let (summary, restored) = match restore_into {
         Some(server) => {
             let (summary, counts) =
-                scratch_restore(store, backup, &expect, program, &tool, server).await?;
+                scratch_restore(storage, backup, &expect, &client, server).await?;
             (summary, Some(counts))
         }
-        None => (check_structure(store, backup, &expect, &tool).await?, None),
+        None => (
+            check_structure(storage, backup, &expect, &client).await?,
+            None,
+        ),
     };
-    Ok(Report {
-        key: backup.key.clone(),
-        summary,
-        restored,
-    })
+    Ok(Verified { summary, restored })
 }
 
 /// Restores into a fresh database beside `server`'s and counts tables and
 /// rows; the database is dropped afterwards, whatever happened.
 async fn scratch_restore(
-    store: &Store,
+    storage: &dyn Storage,
     backup: &Backup,
-    expect: &readback::Expect,
-    program: &'static str,
-    tool: &std::path::Path,
+    expect: &Expect,
+    client: &Client,
     server: &Connection,
-) -> Result<(readback::Summary, (u64, u64)), VerifyError> {
+) -> Result<(Summary, (u64, u64)), VerifyError> {
     static N: AtomicU32 = AtomicU32::new(0);
     let name = format!(
         "keepsake_verify_{}_{}",
@@ -91,48 +103,45 @@ async fn scratch_restore(
         conninfo: conninfo::with_dbname(&server.conninfo, &name),
         password: server.password.clone(),
     };
-    let psql = restore::newest_psql().await?;
-    target::create_database(&psql, &scratch)
-        .await
-        .map_err(RestoreError::Target)?;
+    let psql = tools::newest("psql").await?.path;
+    database::create_database(&psql, &scratch).await?;
+    tracing::info!(database = %name, "scratch database created");
     let result = async {
-        let summary = restore::apply(store, backup, expect, program, tool, &scratch, false).await?;
-        let counts = target::tables_and_rows(&psql, &scratch)
-            .await
-            .map_err(RestoreError::Target)?;
+        let summary = restore::apply(storage, backup, expect, client, &scratch, false).await?;
+        let counts = database::tables_and_rows(&psql, &scratch).await?;
         Ok::<_, VerifyError>((summary, counts))
     }
     .await;
-    if let Err(e) = target::drop_database(&psql, server, &name).await {
-        tracing::error!(database = %name, error = %e, "cannot drop the scratch database");
+    match database::drop_database(&psql, server, &name).await {
+        Ok(()) => tracing::info!(database = %name, "scratch database dropped"),
+        Err(e) => tracing::error!(database = %name, error = %e, "cannot drop the scratch database"),
     }
     result
 }
 
 /// Reads the whole backup and checks its structure.
 async fn check_structure(
-    store: &Store,
+    storage: &dyn Storage,
     backup: &Backup,
-    expect: &readback::Expect,
-    tool: &std::path::Path,
-) -> Result<readback::Summary, VerifyError> {
-    let reader = store.get(&backup.key).await.map_err(RestoreError::from)?;
+    expect: &Expect,
+    client: &Client,
+) -> Result<Summary, VerifyError> {
+    let reader = storage.get(&backup.key).await?;
     let (tx, rx) = mpsc::channel(4);
-    let reading = readback::start(
+    let reading = readback::stream::start(
         reader,
         backup.key.clone(),
-        backup.compression,
+        backup.name.compression,
         expect.clone(),
         tx,
     );
-    let problem = match backup.format {
+    let problem = match backup.name.format {
         DumpFormat::Plain => plain_edges(rx).await,
-        DumpFormat::Custom => archive_listing(rx, tool).await,
+        DumpFormat::Custom => archive_listing(rx, &client.path).await,
     };
     let summary = reading
         .await
-        .map_err(|e| RestoreError::Target(format!("the reader failed: {e}")))?
-        .map_err(RestoreError::from)?;
+        .map_err(|e| VerifyError::Reader(e.to_string()))??;
     match problem {
         None => Ok(summary),
         Some(problem) => Err(VerifyError::Structure {
@@ -206,7 +215,7 @@ async fn archive_listing(mut rx: mpsc::Receiver<Bytes>, tool: &std::path::Path) 
         }
         Ok(out) => Some(format!(
             "pg_restore --list failed ({}): {}",
-            crate::child::describe(out.status),
+            stderr::describe(out.status),
             String::from_utf8_lossy(&out.stderr).trim()
         )),
         Err(e) => Some(format!("pg_restore --list: {e}")),
