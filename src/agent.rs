@@ -1,12 +1,17 @@
-//! The daemon (`keepsake run`): one schedule loop per job, at most
+//! The agent (`keepsake run`): one schedule loop per job, at most
 //! `max_concurrent` backups at once, a job never overlapping itself;
 //! reloads that keep untouched jobs running; a graceful stop.
 //!
-//! - [`task`]: a job's schedule loop and its runs;
-//! - [`diff`]: what a reload changes, by job name, pure.
+//! - [`daemon`]: the process around the agent: signals, config file
+//!   changes, reloads, the stop;
+//! - [`watch`]: noticing that the config file changed;
+//! - [`diff`]: what a reload changes, by job name, pure;
+//! - [`job_loop`]: a job's schedule loop and its runs.
 
+pub mod daemon;
 pub mod diff;
-pub mod task;
+pub mod job_loop;
+pub mod watch;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,10 +24,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::destination::Store;
-use crate::job::Target;
+use crate::storage::{self, NamedStorage, Storage};
 use diff::Fingerprint;
-use task::{JobRun, Shared};
+use job_loop::{ScheduledJob, Shared};
 
 /// A scheduled job.
 struct Slot {
@@ -36,8 +40,8 @@ struct Slot {
 pub struct Agent {
     config: Config,
     slots: BTreeMap<String, Slot>,
-    /// Opened storages by name, with the settings they were opened with.
-    stores: BTreeMap<String, (Fingerprint, Arc<Store>)>,
+    /// Opened storages by name, with the fingerprint of their settings.
+    storages: BTreeMap<String, (Fingerprint, Arc<dyn Storage>)>,
     shared: Arc<Shared>,
 }
 
@@ -54,10 +58,10 @@ impl Agent {
         let mut agent = Agent {
             config: config.clone(),
             slots: BTreeMap::new(),
-            stores: BTreeMap::new(),
+            storages: BTreeMap::new(),
             shared,
         };
-        agent.open_stores().await;
+        agent.open_storages().await;
         let names: Vec<String> = config.jobs.iter().map(|j| j.name.clone()).collect();
         for name in names {
             agent.schedule(&name, true, None);
@@ -71,17 +75,17 @@ impl Agent {
     }
 
     /// Opens storages that are new or whose settings changed.
-    async fn open_stores(&mut self) {
-        let mut stores = BTreeMap::new();
+    async fn open_storages(&mut self) {
+        let mut storages = BTreeMap::new();
         for (name, settings) in &self.config.storage {
-            let key = diff::fingerprint_storage(settings);
-            let store = match self.stores.get(name) {
-                Some((old_key, store)) if *old_key == key => Arc::clone(store),
-                _ => Arc::new(Store::open(settings).await),
+            let print = diff::fingerprint_storage(settings);
+            let opened = match self.storages.get(name) {
+                Some((old, opened)) if *old == print => Arc::clone(opened),
+                _ => storage::open(settings).await,
             };
-            stores.insert(name.clone(), (key, store));
+            storages.insert(name.clone(), (print, opened));
         }
-        self.stores = stores;
+        self.storages = storages;
     }
 
     /// Starts the schedule loop of job `name` from the current config.
@@ -89,24 +93,24 @@ impl Agent {
         let Some(job) = self.config.job(name).cloned() else {
             return;
         };
-        let targets = job
+        let storages = job
             .storage
             .iter()
-            .map(|s| Target {
+            .map(|s| NamedStorage {
                 name: s.clone(),
-                store: Arc::clone(&self.stores[s].1),
+                storage: Arc::clone(&self.storages[s].1),
             })
             .collect();
         let running = running.unwrap_or_default();
         let stop = CancellationToken::new();
-        let run = JobRun {
+        let run = ScheduledJob {
             job: Arc::new(job.clone()),
-            targets: Arc::new(targets),
+            storages: Arc::new(storages),
             running: Arc::clone(&running),
             shared: Arc::clone(&self.shared),
         };
         let run_now = run_on_start && job.run_on_start;
-        let schedule = tokio::spawn(task::schedule_loop(run, stop.clone(), run_now));
+        let schedule = tokio::spawn(job_loop::schedule_loop(run, stop.clone(), run_now));
         let print = diff::fingerprint(&job, &self.config);
         self.slots.insert(
             name.to_string(),
@@ -146,7 +150,7 @@ impl Agent {
         kept.log = self.config.log.clone();
         kept.agent.max_concurrent = self.config.agent.max_concurrent;
         self.config = kept;
-        self.open_stores().await;
+        self.open_storages().await;
         for name in &d.removed {
             self.unschedule(name);
         }

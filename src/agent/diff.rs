@@ -4,10 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use secrecy::ExposeSecret;
-use sha2::{Digest, Sha256};
-
-use crate::config::{Config, JobConfig, StorageConfig};
+use crate::config::{Config, JobConfig, StorageConfig, secret};
 
 /// A job's fingerprint (a SHA-256; never logged).
 pub type Fingerprint = [u8; 32];
@@ -39,72 +36,20 @@ pub fn diff(old: &BTreeMap<String, Fingerprint>, new: &BTreeMap<String, Fingerpr
     d
 }
 
-fn storage_text(s: &StorageConfig) -> String {
-    match s {
-        StorageConfig::S3(s3) => {
-            let keys = s3.credentials.as_ref().map(|c| {
-                (
-                    c.access_key_id.expose_secret().to_string(),
-                    c.secret_access_key.expose_secret().to_string(),
-                )
-            });
-            format!(
-                "s3|{}|{}|{:?}|{}|{}|{}|{:?}",
-                s3.bucket,
-                s3.prefix,
-                s3.endpoint,
-                s3.region,
-                s3.path_style,
-                s3.upload_concurrency,
-                keys
-            )
-        }
-        StorageConfig::Local(l) => format!("local|{}|{}", l.path.display(), l.prefix),
-    }
-}
-
 /// The fingerprint of one storage's settings.
 pub fn fingerprint_storage(s: &StorageConfig) -> Fingerprint {
-    Sha256::digest(storage_text(s).as_bytes()).into()
+    secret::fingerprint(s)
 }
 
-/// The fingerprint of `job` with the storages it uses.
+/// The fingerprint of `job` with the storages it uses: the job's whole
+/// serialisation, so no setting can be left out of it.
 pub fn fingerprint(job: &JobConfig, config: &Config) -> Fingerprint {
-    let mut h = Sha256::new();
-    let password = job
-        .connection
-        .password
-        .as_ref()
-        .map(|p| p.expose_secret().to_string());
-    let text = format!(
-        "{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}|{}|{}|{:?}",
-        job.name,
-        job.connection.conninfo,
-        password,
-        job.schedule.as_ref().map(|s| &s.expr),
-        job.format,
-        job.compression,
-        job.pg_dump_args,
-        job.retention,
-        job.naming,
-        job.storage,
-        job.timezone.name,
-        job.run_on_start,
-        job.verify_after_backup,
-        job.verify_restore_into.as_ref().map(|c| {
-            (
-                &c.conninfo,
-                c.password.as_ref().map(|p| p.expose_secret().to_string()),
-            )
-        }),
-    );
-    h.update(text.as_bytes());
-    for name in &job.storage {
-        if let Some(s) = config.storage.get(name) {
-            h.update(storage_text(s).as_bytes());
-        }
-    }
-    h.finalize().into()
+    let storages: Vec<(&String, Option<&StorageConfig>)> = job
+        .storage
+        .iter()
+        .map(|name| (name, config.storage.get(name)))
+        .collect();
+    secret::fingerprint(&(&job.name, job, storages))
 }
 
 /// The fingerprints of every job in `config`.
@@ -116,7 +61,8 @@ pub fn fingerprints(config: &Config) -> BTreeMap<String, Fingerprint> {
         .collect()
 }
 
-/// Settings a running agent cannot take over: (key, old, new) for each.
+/// The keys of the settings that changed but that a running agent cannot
+/// take over.
 pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     let mut keys = Vec::new();
     if old.log != new.log {
@@ -196,5 +142,139 @@ database = "b"
         ));
         assert_eq!(needs_restart(&a, &b), ["log", "agent.max_concurrent"]);
         assert!(needs_restart(&a, &a).is_empty());
+    }
+
+    /// A job with every setting given, on two storages.
+    const FULL: &str = r#"
+[storage.s]
+type = "s3"
+bucket = "bkt"
+endpoint = "http://s3.local:9000"
+access_key_id = "id"
+secret_access_key = "one"
+[storage.d]
+type = "local"
+path = "/backups"
+[jobs.a]
+database = "postgres://app@db/shop"
+password = "pw-one"
+schedule = "0 3 * * *"
+storage = ["s", "d"]
+format = "plain"
+compression = "zstd"
+compression_level = 3
+compression_threads = 2
+pg_dump_args = ["--no-owner"]
+retention = { keep_days = 7, keep_last = 3, keep_daily = 7, keep_weekly = 4, keep_monthly = 6 }
+naming = "job"
+timezone = "Europe/Berlin"
+run_on_start = false
+verify_after_backup = true
+verify_restore_into = "postgres://postgres@db/postgres"
+"#;
+
+    /// One edit per setting of a job (dotted as the job serialises), and
+    /// one per storage setting the job depends on.
+    const EDITS: &[(&str, &str, &str)] = &[
+        (
+            "database",
+            "postgres://app@db/shop",
+            "postgres://app@db/crm",
+        ),
+        ("database", "\"pw-one\"", "\"pw-two\""),
+        ("schedule", "0 3 * * *", "0 4 * * *"),
+        ("storage", "[\"s\", \"d\"]", "[\"s\"]"),
+        ("format", "format = \"plain\"", "format = \"custom\""),
+        (
+            "compression.kind",
+            "compression = \"zstd\"",
+            "compression = \"gzip\"",
+        ),
+        (
+            "compression.level",
+            "compression_level = 3",
+            "compression_level = 4",
+        ),
+        (
+            "compression.threads",
+            "compression_threads = 2",
+            "compression_threads = 3",
+        ),
+        ("pg_dump_args", "--no-owner", "--no-acl"),
+        ("retention.keep_days", "keep_days = 7", "keep_days = 8"),
+        ("retention.keep_last", "keep_last = 3", "keep_last = 4"),
+        ("retention.keep_daily", "keep_daily = 7", "keep_daily = 8"),
+        (
+            "retention.keep_weekly",
+            "keep_weekly = 4",
+            "keep_weekly = 5",
+        ),
+        (
+            "retention.keep_monthly",
+            "keep_monthly = 6",
+            "keep_monthly = 7",
+        ),
+        ("naming", "naming = \"job\"", "naming = \"legacy\""),
+        ("timezone", "Europe/Berlin", "Europe/Paris"),
+        (
+            "run_on_start",
+            "run_on_start = false",
+            "run_on_start = true",
+        ),
+        // verify_restore_into implies verify_after_backup: drop both.
+        (
+            "verify_after_backup",
+            "verify_after_backup = true\nverify_restore_into = \"postgres://postgres@db/postgres\"",
+            "verify_after_backup = false",
+        ),
+        (
+            "verify_restore_into",
+            "postgres://postgres@db/postgres",
+            "postgres://postgres@db/scratch",
+        ),
+        ("storage.s", "\"one\"", "\"two\""),
+        ("storage.s", "s3.local", "s3.other"),
+        ("storage.d", "/backups", "/elsewhere"),
+    ];
+
+    /// Every leaf of a serialised value, dotted: `compression.level`.
+    fn leaves(value: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    leaves(v, &key, out);
+                }
+            }
+            _ => out.push(prefix.to_string()),
+        }
+    }
+
+    #[test]
+    fn every_setting_of_a_job_changes_its_fingerprint() {
+        let base = config(FULL);
+        let job = base.job("a").unwrap();
+        let before = fingerprint(job, &base);
+        let mut settings = Vec::new();
+        leaves(&serde_json::to_value(job).unwrap(), "", &mut settings);
+        for setting in &settings {
+            assert!(
+                EDITS.iter().any(|(key, _, _)| key == setting),
+                "no edit in this test changes {setting}: add one"
+            );
+        }
+        for (key, from, to) in EDITS {
+            assert_eq!(FULL.matches(from).count(), 1, "{from} must be unique");
+            let edited = config(&FULL.replace(from, to));
+            let after = fingerprint(edited.job("a").unwrap(), &edited);
+            assert_ne!(
+                before, after,
+                "editing {key} ({from} -> {to}) went unnoticed"
+            );
+        }
     }
 }

@@ -9,10 +9,11 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::backup::{self, BackupError};
 use crate::clock::{self, Clock};
 use crate::config::JobConfig;
-use crate::job::{self, BackupError, Target};
 use crate::schedule::{self, Schedule};
+use crate::storage::NamedStorage;
 use jiff::Zoned;
 use jiff::tz::TimeZone;
 
@@ -28,11 +29,12 @@ pub struct Shared {
     pub clock: Arc<dyn Clock>,
 }
 
-/// Everything one job's tasks need.
+/// A job as the agent schedules it: its settings, its storages, and the
+/// flag that keeps two of its runs from overlapping.
 #[derive(Clone)]
-pub struct JobRun {
+pub struct ScheduledJob {
     pub job: Arc<JobConfig>,
-    pub targets: Arc<Vec<Target>>,
+    pub storages: Arc<Vec<NamedStorage>>,
     /// Set while a backup of this job runs; kept across reschedules so a
     /// changed job never overlaps its own earlier run.
     pub running: Arc<AtomicBool>,
@@ -40,7 +42,7 @@ pub struct JobRun {
 }
 
 /// Sleeps until each next occurrence and triggers a run, until `stop`.
-pub async fn schedule_loop(run: JobRun, stop: CancellationToken, run_now: bool) {
+pub async fn schedule_loop(run: ScheduledJob, stop: CancellationToken, run_now: bool) {
     let job = &run.job;
     if run_now {
         tracing::info!(job = %job.name, "running once at start");
@@ -94,7 +96,7 @@ pub async fn tick_loop(
 }
 
 /// Starts a backup of the job unless one is already running.
-pub fn trigger(run: &JobRun) {
+pub fn trigger(run: &ScheduledJob) {
     let name = &run.job.name;
     if run.running.swap(true, Ordering::SeqCst) {
         tracing::warn!(job = %name, "the previous backup is still running; this run is skipped");
@@ -108,8 +110,9 @@ pub fn trigger(run: &JobRun) {
     });
 }
 
-/// Waits for a slot, then backs up and applies retention; logs the outcome.
-async fn execute(run: &JobRun) {
+/// Waits for a slot, then runs the job (backup, verification, retention);
+/// logs the outcome.
+async fn execute(run: &ScheduledJob) {
     let shared = &run.shared;
     let name = &run.job.name;
     let permit = match shared.permits.clone().try_acquire_owned() {
@@ -129,7 +132,7 @@ async fn execute(run: &JobRun) {
         }
     };
     let now = shared.clock.now();
-    match job::run_job(&run.job, &run.targets, now, &shared.abort_backups).await {
+    match backup::back_up_verify_prune(&run.job, &run.storages, now, &shared.abort_backups).await {
         Ok(_) => {}
         Err(BackupError::Cancelled) => {
             tracing::warn!(job = %name, "backup cancelled by shutdown; nothing was stored")

@@ -21,15 +21,17 @@ pub struct ConfigWatch {
     _watcher: RecommendedWatcher,
 }
 
-fn content_hash(path: &Path) -> Option<[u8; 32]> {
-    std::fs::read(path)
+/// The SHA-256 of the file's content (None when it cannot be read).
+async fn content_hash(path: &Path) -> Option<[u8; 32]> {
+    tokio::fs::read(path)
+        .await
         .ok()
         .map(|bytes| Sha256::digest(&bytes).into())
 }
 
 impl ConfigWatch {
     /// Starts watching the directory of `path`.
-    pub fn start(path: &Path) -> notify::Result<ConfigWatch> {
+    pub async fn start(path: &Path) -> notify::Result<ConfigWatch> {
         let (tx, events) = mpsc::channel(1);
         let mut watcher =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
@@ -46,7 +48,7 @@ impl ConfigWatch {
         Ok(ConfigWatch {
             path: path.to_path_buf(),
             events,
-            last: content_hash(path),
+            last: content_hash(path).await,
             _watcher: watcher,
         })
     }
@@ -64,7 +66,7 @@ impl ConfigWatch {
                     break;
                 }
             }
-            let now = content_hash(&self.path);
+            let now = content_hash(&self.path).await;
             if now != self.last {
                 self.last = now;
                 return;
