@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use keepsake::cli::{self, Cli, Command};
+use keepsake::config::ConfigSource;
 
 fn main() -> ExitCode {
     keepsake::allocator::tune();
@@ -16,7 +17,7 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    let source = cli::Source::of(&cli);
+    let source = ConfigSource::from_process(cli.config.as_deref());
     let config = match source.load() {
         Ok(config) => config,
         Err(errors) => {
@@ -35,40 +36,5 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let code = runtime.block_on(async {
-        match &cli.command {
-            Command::Run => cli::run(config, &source).await,
-            Command::Backup { jobs } => cli::backup(&config, jobs).await,
-            Command::Prune { jobs, dry_run } => cli::prune(&config, jobs, *dry_run).await,
-            Command::List { jobs, json } => cli::inspect::list(&config, jobs, *json).await,
-            Command::Restore {
-                job,
-                pick,
-                to,
-                create,
-                clean,
-                storage,
-            } => {
-                cli::inspect::restore(&config, job, pick, to, *create, *clean, storage.as_deref())
-                    .await
-            }
-            Command::Verify {
-                job,
-                pick,
-                restore_into,
-                storage,
-            } => {
-                cli::inspect::verify(
-                    &config,
-                    job,
-                    pick,
-                    restore_into.as_deref(),
-                    storage.as_deref(),
-                )
-                .await
-            }
-            Command::Check => unreachable!("handled above"),
-        }
-    });
-    ExitCode::from(code)
+    ExitCode::from(runtime.block_on(cli::dispatch(&cli, config, &source)))
 }

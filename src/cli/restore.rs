@@ -1,20 +1,28 @@
-//! `list`, `restore` and `verify`: the commands that read backups back.
+//! `keepsake restore` and `keepsake verify`: the commands that read a
+//! backup back, into a database or to prove it sound.
 
-use std::sync::Arc;
-
-use crate::catalog::{self, Pick};
+use crate::catalog::{self, Pick, PickError};
 use crate::config::{Config, JobConfig};
-use crate::conninfo;
-use crate::destination::Store;
+use crate::pg::conninfo;
+use crate::storage::{self, NamedStorage};
 
-use super::{EXIT_BACKUP_FAILED, PickArgs, VerifyPick, open_targets, select_jobs};
+use super::{EXIT_BACKUP_FAILED, PickArgs, VerifyPick, select_jobs};
+
+/// What `restore` may do to its target besides restoring.
+#[derive(Debug, Clone, Copy)]
+pub struct RestoreFlags {
+    /// Create the database if it does not exist.
+    pub create: bool,
+    /// Drop the target's objects first.
+    pub clean: bool,
+}
 
 /// The storage to read for `job`: the named one, else its first.
 async fn open_storage(
     config: &Config,
     job: &JobConfig,
     name: Option<&str>,
-) -> Option<(String, Store)> {
+) -> Option<NamedStorage> {
     let name = match name {
         Some(n) if job.storage.iter().any(|s| s == n) => n.to_string(),
         Some(n) => {
@@ -23,66 +31,11 @@ async fn open_storage(
         }
         None => job.storage.first()?.clone(),
     };
-    let store = Store::open(&config.storage[&name]).await;
-    Some((name, store))
+    let storage = storage::open(&config.storage[&name]).await;
+    Some(NamedStorage { name, storage })
 }
 
-/// `keepsake list [--job NAME]... [--json]`
-pub async fn list(config: &Config, names: &[String], json: bool) -> u8 {
-    let Some(jobs) = select_jobs(config, names) else {
-        return 1;
-    };
-    let stores = open_targets(config, &jobs).await;
-    let mut failed = false;
-    let mut rows = Vec::new();
-    for job in jobs {
-        for storage in &job.storage {
-            let store = &stores[storage];
-            match catalog::backups(job, store).await {
-                Ok(backups) => {
-                    if !json {
-                        println!(
-                            "job {} in storage {} ({}): {} backups",
-                            job.name,
-                            storage,
-                            store.describe(),
-                            backups.len()
-                        );
-                        for b in &backups {
-                            let checksum = if b.complete { "sha256" } else { "none" };
-                            println!(
-                                "  {}  {:>14}  {:?}/{:?}  checksum:{checksum}  {}",
-                                b.at, b.size, b.format, b.compression, b.key
-                            );
-                        }
-                    }
-                    rows.extend(backups.into_iter().map(|b| {
-                        serde_json::json!({
-                            "job": job.name,
-                            "storage": storage,
-                            "key": b.key,
-                            "time": b.at.to_string(),
-                            "size": b.size,
-                            "format": b.format,
-                            "compression": b.compression,
-                            "checksum": b.complete,
-                        })
-                    }));
-                }
-                Err(e) => {
-                    tracing::error!(job = %job.name, storage, error = %e, "cannot list the backups");
-                    failed = true;
-                }
-            }
-        }
-    }
-    if json {
-        println!("{}", serde_json::Value::Array(rows));
-    }
-    if failed { EXIT_BACKUP_FAILED } else { 0 }
-}
-
-fn pick_of(args: &PickArgs) -> Result<Pick, String> {
+fn pick_of(args: &PickArgs) -> Result<Pick, PickError> {
     if let Some(at) = &args.at {
         return catalog::parse_time(at).map(Pick::At);
     }
@@ -98,8 +51,7 @@ pub async fn restore(
     job: &str,
     pick: &PickArgs,
     to: &str,
-    create: bool,
-    clean: bool,
+    flags: RestoreFlags,
     storage: Option<&str>,
 ) -> u8 {
     let Some(jobs) = select_jobs(config, &[job.to_string()]) else {
@@ -120,12 +72,25 @@ pub async fn restore(
             return 1;
         }
     };
-    let Some((_, store)) = open_storage(config, job, storage).await else {
+    let Some(source) = open_storage(config, job, storage).await else {
         return 1;
     };
-    match crate::restore::restore(job, &store, &pick, &target, create, clean).await {
-        Ok(report) => {
-            println!("restored {} into {}", report.key, conninfo::redact(to));
+    let result = crate::restore::restore(
+        job,
+        source.storage.as_ref(),
+        &pick,
+        &target,
+        flags.create,
+        flags.clean,
+    )
+    .await;
+    match result {
+        Ok(restored) => {
+            println!(
+                "restored {} into {}",
+                restored.backup.key,
+                conninfo::redact(to)
+            );
             0
         }
         Err(e) => {
@@ -154,14 +119,13 @@ pub async fn verify(
             return 1;
         }
     };
-    let Some((storage, store)) = open_storage(config, job, storage).await else {
+    let Some(source) = open_storage(config, job, storage).await else {
         return 1;
     };
-    let store = Arc::new(store);
-    let backups = match catalog::backups(job, &store).await {
+    let backups = match catalog::backups(job, source.storage.as_ref()).await {
         Ok(b) => b,
         Err(e) => {
-            tracing::error!(job = %job.name, storage, error = %e, "cannot list the backups");
+            tracing::error!(job = %job.name, storage = %source.name, error = %e, "cannot list the backups");
             return EXIT_BACKUP_FAILED;
         }
     };
@@ -186,15 +150,15 @@ pub async fn verify(
     }
     let mut bad = 0;
     for backup in &chosen {
-        match crate::verify::verify(&store, backup, server.as_ref()).await {
-            Ok(report) => {
-                let restored = match report.restored {
+        match crate::verify::verify(source.storage.as_ref(), backup, server.as_ref()).await {
+            Ok(verified) => {
+                let restored = match verified.restored {
                     Some((tables, rows)) => format!(", restored {tables} tables, {rows} rows"),
                     None => String::new(),
                 };
                 println!(
                     "OK    {} ({} bytes, sha256 {}{restored})",
-                    report.key, report.summary.stored_bytes, report.summary.sha256
+                    backup.key, verified.summary.stored_bytes, verified.summary.sha256
                 );
             }
             Err(e) => {

@@ -1,0 +1,60 @@
+//! `keepsake list`: every backup of each job, read from the storages.
+
+use super::{EXIT_BACKUP_FAILED, select_jobs};
+use crate::catalog;
+use crate::config::Config;
+use crate::storage;
+
+/// `keepsake list [--job NAME]... [--json]`
+pub async fn list(config: &Config, names: &[String], json: bool) -> u8 {
+    let Some(jobs) = select_jobs(config, names) else {
+        return 1;
+    };
+    let opened = storage::for_jobs(config, &jobs).await;
+    let mut failed = false;
+    let mut rows = Vec::new();
+    for job in jobs {
+        for s in storage::of_job(job, &opened) {
+            let backups = match catalog::backups(job, s.storage.as_ref()).await {
+                Ok(backups) => backups,
+                Err(e) => {
+                    tracing::error!(job = %job.name, storage = %s.name, error = %e, "cannot list the backups");
+                    failed = true;
+                    continue;
+                }
+            };
+            if !json {
+                println!(
+                    "job {} in storage {} ({}): {} backups",
+                    job.name,
+                    s.name,
+                    s.storage.describe(),
+                    backups.len()
+                );
+                for b in &backups {
+                    let checksum = if b.complete { "sha256" } else { "none" };
+                    println!(
+                        "  {}  {:>14}  {:?}/{:?}  checksum:{checksum}  {}",
+                        b.name.at, b.size, b.name.format, b.name.compression, b.key
+                    );
+                }
+            }
+            rows.extend(backups.into_iter().map(|b| {
+                serde_json::json!({
+                    "job": job.name,
+                    "storage": s.name,
+                    "key": b.key,
+                    "time": b.name.at.to_string(),
+                    "size": b.size,
+                    "format": b.name.format,
+                    "compression": b.name.compression,
+                    "checksum": b.complete,
+                })
+            }));
+        }
+    }
+    if json {
+        println!("{}", serde_json::Value::Array(rows));
+    }
+    if failed { EXIT_BACKUP_FAILED } else { 0 }
+}
