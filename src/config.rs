@@ -4,17 +4,20 @@
 //!
 //! - [`raw`]: serde structs as written;
 //! - [`env`]: the environment providers (prefixed and seed variables);
-//! - [`validate`]: raw -> [`Config`], pure;
+//! - [`validate`]: raw -> [`Config`], pure, applying [`defaults`];
 //! - [`model`]: the validated types;
-//! - [`show`]: the effective config rendered with secrets as `***`;
+//! - [`view`]: the effective config for people, secrets as `***`
+//!   ([`secret`] decides how a secret serialises);
 //! - [`error`]: errors that name the key and its origin, and the exit code.
 
+pub mod defaults;
 pub mod env;
 pub mod error;
 pub mod model;
 pub mod raw;
-pub mod show;
+pub mod secret;
 pub mod validate;
+pub mod view;
 
 use std::path::{Path, PathBuf};
 
@@ -29,6 +32,42 @@ use validate::{Context, RawSections};
 
 /// Used when neither `--config` nor `KEEPSAKE_CONFIG` names a file and it exists.
 pub const DEFAULT_PATH: &str = "/etc/keepsake/keepsake.toml";
+
+/// Where the configuration comes from: a file (maybe) and the environment.
+#[derive(Clone)]
+pub struct ConfigSource {
+    pub file: Option<PathBuf>,
+    pub env: EnvVars,
+}
+
+impl ConfigSource {
+    /// The process environment, and the file `--config` names (or the one
+    /// [`choose_file`] finds).
+    pub fn from_process(cli_file: Option<&Path>) -> ConfigSource {
+        let env = process_env();
+        let file = choose_file(cli_file, &env);
+        ConfigSource { file, env }
+    }
+
+    pub fn load(&self) -> Result<Config, ConfigErrors> {
+        load(self.file.as_deref(), &self.env)
+    }
+
+    /// [`ConfigSource::load`] on a blocking thread: it reads files.
+    pub async fn load_off_runtime(&self) -> Result<Config, ConfigErrors> {
+        let source = self.clone();
+        tokio::task::spawn_blocking(move || source.load())
+            .await
+            .unwrap_or_else(|e| {
+                Err(ConfigErrors(vec![ConfigError::new(
+                    ErrorKind::Invalid,
+                    "(configuration)",
+                    "",
+                    format!("loading failed: {e}"),
+                )]))
+            })
+    }
+}
 
 /// Which config file to read: `--config`, else `KEEPSAKE_CONFIG`, else
 /// [`DEFAULT_PATH`] when it exists, else none (environment only).
@@ -106,9 +145,11 @@ pub fn load(file: Option<&Path>, env: &EnvVars) -> Result<Config, ConfigErrors> 
     let extracted_all = errors.is_empty() && sections.jobs.len() == top.jobs.len();
     let origin = |key: &str| origin_of(&figment, key);
     let read_file = |path: &Path| std::fs::read_to_string(path);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
     let ctx = Context {
         origin: &origin,
         read_file: &read_file,
+        cores,
     };
     match validate::validate(sections, &ctx) {
         Ok(config) if extracted_all => Ok(config),
@@ -175,6 +216,9 @@ fn from_figment(error: figment::Error, section: &str) -> Vec<ConfigError> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod load_tests;
 
 #[cfg(test)]
 mod tests {
@@ -320,6 +364,7 @@ database = "crm"
         };
         let config = with_file(&file("zstd", 2), &[]).unwrap();
         assert_eq!(config.jobs[0].compression.threads, 2);
+        assert_eq!(config.jobs[0].compression.level, defaults::ZSTD_LEVEL);
         assert_eq!(
             with_file(&file("gzip", 2), &[]).unwrap().jobs[0]
                 .compression
@@ -335,9 +380,11 @@ database = "crm"
             &[],
         )
         .unwrap();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
         assert_eq!(
-            default.jobs[0].compression.threads, 0,
-            "0 = one per core, resolved when compressing"
+            default.jobs[0].compression.threads,
+            cores.min(defaults::MAX_AUTO_THREADS),
+            "unset: one per core, resolved when the config is loaded"
         );
     }
 

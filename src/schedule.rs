@@ -13,21 +13,37 @@ pub struct Schedule {
     pub cron: Cron,
 }
 
+/// A schedule shows as the expression it was written as.
+impl serde::Serialize for Schedule {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.expr)
+    }
+}
+
 impl std::fmt::Debug for Schedule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Schedule({:?})", self.expr)
     }
 }
 
+/// Why a text is not a cron expression.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid cron expression {expr:?}: {reason}")]
+pub struct ScheduleError {
+    pub expr: String,
+    pub reason: String,
+}
+
 /// Parses `expr`, or says why it is not a cron expression.
-pub fn parse(expr: &str) -> Result<Schedule, String> {
+pub fn parse(expr: &str) -> Result<Schedule, ScheduleError> {
     let parser = CronParser::builder()
         .seconds(Seconds::Optional)
         .year(Year::Disallowed)
         .build();
-    let cron = parser
-        .parse(expr)
-        .map_err(|e| format!("invalid cron expression {expr:?}: {e}"))?;
+    let cron = parser.parse(expr).map_err(|e| ScheduleError {
+        expr: expr.to_string(),
+        reason: e.to_string(),
+    })?;
     Ok(Schedule {
         expr: expr.trim().to_string(),
         cron,
@@ -156,7 +172,7 @@ mod tests {
     #[test]
     fn rejects_garbage_with_the_expression_named() {
         for bad in ["", "0 3 * *", "61 * * * *", "every day", "0 0 0 1 1 * 2030"] {
-            let err = parse(bad).unwrap_err();
+            let err = parse(bad).unwrap_err().to_string();
             assert!(err.contains(&format!("{bad:?}")), "{err}");
         }
     }

@@ -170,7 +170,7 @@ impl EnvProvider {
         let mut names = Vec::new();
         for (keyword, vars) in PG_PARTS {
             if let Some((name, value)) = pick(env, vars, keyword, errors) {
-                parts.push(format!("{keyword}={}", crate::conninfo::quote(&value)));
+                parts.push(format!("{keyword}={}", crate::pg::conninfo::quote(&value)));
                 names.push(name);
             }
         }

@@ -1,8 +1,6 @@
 //! Configuration errors: each names the key, where it came from (file or
 //! environment variable) and what is wrong; together they pick the exit code.
 
-use std::fmt;
-
 /// What kind of problem a setting has; it decides the process exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ErrorKind {
@@ -27,8 +25,9 @@ impl ErrorKind {
     }
 }
 
-/// One problem with one setting.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One problem with one setting: `key (origin): message`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}{}: {message}", origin_text(origin))]
 pub struct ConfigError {
     pub kind: ErrorKind,
     /// The config key, e.g. `jobs.shop.schedule`.
@@ -55,18 +54,18 @@ impl ConfigError {
     }
 }
 
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.origin.is_empty() {
-            write!(f, "{}: {}", self.key, self.message)
-        } else {
-            write!(f, "{} ({}): {}", self.key, self.origin, self.message)
-        }
+/// ` (origin)`, or nothing when the origin is unknown.
+fn origin_text(origin: &str) -> String {
+    if origin.is_empty() {
+        String::new()
+    } else {
+        format!(" ({origin})")
     }
 }
 
 /// Every problem found in one configuration, reported together.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", list(.0))]
 pub struct ConfigErrors(pub Vec<ConfigError>);
 
 impl ConfigErrors {
@@ -81,22 +80,19 @@ impl ConfigErrors {
     }
 }
 
-impl fmt::Display for ConfigErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.0.len();
-        writeln!(
-            f,
-            "invalid configuration ({n} problem{}):",
-            if n == 1 { "" } else { "s" }
-        )?;
-        for e in &self.0 {
-            writeln!(f, "  - {e}")?;
-        }
-        Ok(())
+/// The heading and one line per problem.
+fn list(errors: &[ConfigError]) -> String {
+    use std::fmt::Write as _;
+    let n = errors.len();
+    let mut out = format!(
+        "invalid configuration ({n} problem{}):\n",
+        if n == 1 { "" } else { "s" }
+    );
+    for e in errors {
+        let _ = writeln!(out, "  - {e}");
     }
+    out
 }
-
-impl std::error::Error for ConfigErrors {}
 
 #[cfg(test)]
 mod tests {

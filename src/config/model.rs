@@ -1,22 +1,28 @@
 //! The validated configuration the program runs on: every default applied,
-//! every secret read, every name resolved.
+//! every secret read, every name resolved. It serialises, with secrets as
+//! `***`, into what `check` prints and the agent logs, and (secrets as
+//! digests) into the fingerprints that decide what a reload changes: one
+//! definition, so no field can be left out of either.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use secrecy::SecretString;
+use serde::{Serialize, Serializer};
 
 pub use super::raw::{CompressionKind, DumpFormat, Naming, RawRetention as Retention};
-use crate::conninfo::Connection;
+use super::secret;
+use crate::pg::conninfo::Connection;
 use crate::schedule::Schedule;
 
 /// Everything keepsake needs to run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Config {
     pub log: LogSettings,
     pub agent: AgentSettings,
     pub storage: BTreeMap<String, StorageConfig>,
-    /// Sorted by name.
+    /// Sorted by name; shown as `[jobs.NAME]` tables.
+    #[serde(serialize_with = "jobs_by_name")]
     pub jobs: Vec<JobConfig>,
 }
 
@@ -27,18 +33,27 @@ impl Config {
     }
 }
 
+fn jobs_by_name<S: Serializer>(jobs: &[JobConfig], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(jobs.iter().map(|j| (&j.name, j)))
+}
+
 /// `[agent]`
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AgentSettings {
     /// Backups that may run at once; more wait their turn.
     pub max_concurrent: usize,
     /// How long running backups may take to finish on SIGTERM/SIGINT.
+    #[serde(serialize_with = "humantime_duration")]
     pub shutdown_timeout: std::time::Duration,
     /// The zone of schedules that name none.
     pub timezone: Zone,
 }
 
-/// A time zone with the name it was given.
+fn humantime_duration<S: Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&humantime::format_duration(*d))
+}
+
+/// A time zone with the name it was given; serialises as the name.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Zone {
     pub name: String,
@@ -48,37 +63,45 @@ pub struct Zone {
 impl Zone {
     pub fn utc() -> Zone {
         Zone {
-            name: "UTC".into(),
+            name: super::defaults::TIMEZONE.into(),
             tz: jiff::tz::TimeZone::UTC,
         }
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl Serialize for Zone {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.name)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LogSettings {
     /// A tracing level name: trace, debug, info, warn, error or off.
     pub level: String,
     pub format: LogFormat,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Text,
     Json,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
 pub enum StorageConfig {
     S3(S3Config),
     Local(LocalConfig),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct S3Config {
     pub bucket: String,
     /// Without leading or trailing `/`; may be empty.
     pub prefix: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
     pub region: String,
     pub path_style: bool,
@@ -86,39 +109,46 @@ pub struct S3Config {
     /// parts is this plus one, times the part size (6 MiB at first).
     pub upload_concurrency: usize,
     /// None: the default AWS credential chain (env, profile, IAM role).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub credentials: Option<StaticCredentials>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct StaticCredentials {
+    #[serde(serialize_with = "secret::serialize")]
     pub access_key_id: SecretString,
+    #[serde(serialize_with = "secret::serialize")]
     pub secret_access_key: SecretString,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct LocalConfig {
     pub path: PathBuf,
     /// Without leading or trailing `/`; may be empty.
     pub prefix: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a job's dump is compressed, defaults resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Compression {
     pub kind: CompressionKind,
-    /// None: the codec's default (gzip 6, zstd 3).
-    pub level: Option<i32>,
-    /// zstd worker threads; 1 compresses on the pipeline's own thread, 0
-    /// means one per core (up to 4).
+    /// The codec's level (0 for `none`).
+    pub level: i32,
+    /// Compression threads, gzip and zstd alike; 1 compresses on the
+    /// pipeline's own thread.
     pub threads: u32,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct JobConfig {
+    /// The key of its `[jobs.NAME]` table.
+    #[serde(skip)]
     pub name: String,
+    /// The connection; its password, if any, shows as `***`.
+    #[serde(rename = "database")]
     pub connection: Connection,
-    /// The connection string as people may see it.
-    pub database_display: String,
     /// None: the job runs only on demand (`keepsake backup`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub schedule: Option<Schedule>,
     /// Names of entries in [`Config::storage`], at least one.
     pub storage: Vec<String>,
@@ -134,5 +164,6 @@ pub struct JobConfig {
     /// Verify each new backup (checksum, decompression, structure).
     pub verify_after_backup: bool,
     /// And restore it into a scratch database on this server.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub verify_restore_into: Option<Connection>,
 }

@@ -13,16 +13,18 @@ use std::path::Path;
 
 use secrecy::SecretString;
 
+use super::defaults;
 use super::env::seed_hint;
 use super::error::{ConfigError, ErrorKind};
 use super::model::*;
 use super::raw::{RawAgent, RawJob, RawLog, RawStorage};
 
 /// What validation needs from the world: where a key's value came from,
-/// and how to read a secret file.
+/// how to read a secret file, and how many cores compression may use.
 pub struct Context<'a> {
     pub origin: &'a dyn Fn(&str) -> String,
     pub read_file: &'a dyn Fn(&Path) -> io::Result<String>,
+    pub cores: u32,
 }
 
 /// The raw sections, each already extracted on its own.
@@ -118,6 +120,7 @@ pub fn validate(raw: RawSections, ctx: &Context<'_>) -> Result<Config, Vec<Confi
     storage_names.sort();
     storage_names.dedup();
     let mut jobs = Vec::new();
+    let cores = ctx.cores;
     if raw.jobs.is_empty() && raw.declared_jobs == 0 {
         c.errors.push(ConfigError::new(
             ErrorKind::Missing,
@@ -128,7 +131,12 @@ pub fn validate(raw: RawSections, ctx: &Context<'_>) -> Result<Config, Vec<Confi
         ));
     }
     for (name, j) in raw.jobs {
-        if let Some(job) = job::check_job(&mut c, &name, j, &storage_names, &agent.timezone) {
+        let defaults = job::JobDefaults {
+            storages: &storage_names,
+            zone: &agent.timezone,
+            cores,
+        };
+        if let Some(job) = job::check_job(&mut c, &name, j, &defaults) {
             jobs.push(job);
         }
     }
@@ -146,7 +154,11 @@ pub fn validate(raw: RawSections, ctx: &Context<'_>) -> Result<Config, Vec<Confi
 }
 
 fn check_log(c: &mut Checker, raw: &RawLog) -> LogSettings {
-    let level = raw.level.as_deref().unwrap_or("info").to_ascii_lowercase();
+    let level = raw
+        .level
+        .as_deref()
+        .unwrap_or(defaults::LOG_LEVEL)
+        .to_ascii_lowercase();
     let level = if level == "warning" {
         "warn".to_string()
     } else {
@@ -190,17 +202,17 @@ fn check_agent(c: &mut Checker, raw: &RawAgent) -> AgentSettings {
             1
         }
         Some(n) => n as usize,
-        None => 1,
+        None => defaults::MAX_CONCURRENT as usize,
     };
     let shutdown_timeout = match raw.shutdown_timeout.as_deref() {
-        None => std::time::Duration::from_secs(30),
+        None => defaults::SHUTDOWN_TIMEOUT,
         Some(text) => humantime::parse_duration(text).unwrap_or_else(|e| {
             c.err(
                 ErrorKind::Invalid,
                 "agent.shutdown_timeout",
                 format!("{text:?} is not a duration like \"30s\" or \"2m\": {e}"),
             );
-            std::time::Duration::from_secs(30)
+            defaults::SHUTDOWN_TIMEOUT
         }),
     };
     let timezone = match raw.timezone.as_deref() {
@@ -239,3 +251,6 @@ pub(super) fn valid_name(name: &str) -> bool {
             .chars()
             .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
 }
+
+#[cfg(test)]
+mod tests;

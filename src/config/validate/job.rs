@@ -6,10 +6,11 @@ use std::collections::BTreeMap;
 use secrecy::ExposeSecret;
 
 use super::{Checker, Reported, valid_name, zone};
+use crate::config::defaults;
 use crate::config::error::ErrorKind;
 use crate::config::model::*;
 use crate::config::raw::RawJob;
-use crate::conninfo;
+use crate::pg::conninfo;
 
 /// pg_dump options that keepsake sets itself or that would break the stream.
 const RESERVED_ARGS: &[&str] = &[
@@ -27,12 +28,21 @@ const RESERVED_ARGS: &[&str] = &[
     "--jobs",
 ];
 
+/// What a job takes from the rest of the configuration and the machine.
+pub(super) struct JobDefaults<'a> {
+    /// Every storage name, so a job's `storage` can be checked.
+    pub storages: &'a [String],
+    /// `agent.timezone`.
+    pub zone: &'a Zone,
+    /// Cores, for `compression_threads` left out.
+    pub cores: u32,
+}
+
 pub(super) fn check_job(
     c: &mut Checker,
     name: &str,
     raw: RawJob,
-    storages: &[String],
-    default_zone: &Zone,
+    defaults: &JobDefaults,
 ) -> Option<JobConfig> {
     let section = format!("jobs.{name}");
     let key = |k: &str| format!("{section}.{k}");
@@ -57,7 +67,6 @@ pub(super) fn check_job(
         ErrorKind::Invalid,
     );
     let mut connection = None;
-    let mut database_display = String::new();
     let password = password.unwrap_or(None);
     match &database {
         Err(Reported) => {}
@@ -70,7 +79,6 @@ pub(super) fn check_job(
                 "the database connection string already holds a password; give it in one place",
             ),
             Ok(mut conn) => {
-                database_display = conninfo::redact(db.expose_secret());
                 if password.is_some() {
                     conn.password = password;
                 }
@@ -83,12 +91,12 @@ pub(super) fn check_job(
         Some(expr) => match crate::schedule::parse(expr) {
             Ok(s) => Some(s),
             Err(e) => {
-                c.err(ErrorKind::Cron, &key("schedule"), e);
+                c.err(ErrorKind::Cron, &key("schedule"), e.to_string());
                 None
             }
         },
     };
-    let storage = check_job_storage(c, &key("storage"), raw.storage, storages);
+    let storage = check_job_storage(c, &key("storage"), raw.storage, defaults.storages);
     let format = raw.format.unwrap_or(DumpFormat::Plain);
     let compression = check_compression(
         c,
@@ -96,6 +104,7 @@ pub(super) fn check_job(
         raw.compression,
         raw.compression_level,
         raw.compression_threads,
+        defaults.cores,
     );
     let pg_dump_args = raw.pg_dump_args.unwrap_or_default();
     for arg in &pg_dump_args {
@@ -143,13 +152,12 @@ pub(super) fn check_job(
         },
     };
     let timezone = match raw.timezone.as_deref() {
-        None => default_zone.clone(),
+        None => defaults.zone.clone(),
         Some(tz) => zone(c, &key("timezone"), tz),
     };
     (c.errors.len() == before).then(|| JobConfig {
         name: name.to_string(),
         connection: connection.expect("no error means a connection"),
-        database_display,
         schedule,
         storage,
         format,
@@ -202,6 +210,7 @@ fn check_compression(
     kind: Option<CompressionKind>,
     level: Option<i32>,
     threads: Option<u32>,
+    cores: u32,
 ) -> Compression {
     let kind = kind.unwrap_or(CompressionKind::Gzip);
     let range = match kind {
@@ -241,10 +250,15 @@ fn check_compression(
         _ => {}
     }
     let threads = match (threads, kind) {
-        (Some(n), _) => n,
+        (Some(n), _) => n.max(1),
         (None, CompressionKind::None) => 1,
-        (None, _) => 0,
+        (None, _) => cores.clamp(1, defaults::MAX_AUTO_THREADS),
     };
+    let level = level.unwrap_or(match kind {
+        CompressionKind::Gzip => defaults::GZIP_LEVEL,
+        CompressionKind::Zstd => defaults::ZSTD_LEVEL,
+        CompressionKind::None => 0,
+    });
     Compression {
         kind,
         level,

@@ -1,6 +1,7 @@
 //! `[storage.NAME]`: S3 and local directory settings.
 
 use super::{Checker, Reported, valid_name};
+use crate::config::defaults;
 use crate::config::error::ErrorKind;
 use crate::config::model::*;
 use crate::config::raw::{RawLocal, RawS3, RawStorage};
@@ -34,9 +35,6 @@ fn valid_bucket(bucket: &str) -> bool {
     (3..=255).contains(&bucket.len()) && ok_chars && ends_ok
 }
 
-/// One part uploads while the next fills: on this project's benchmark as
-/// fast as two, and 6 MiB less memory. Links with high latency want more.
-const DEFAULT_UPLOAD_CONCURRENCY: u32 = 1;
 const MAX_UPLOAD_CONCURRENCY: u32 = 16;
 
 fn check_s3(c: &mut Checker, section: &str, raw: RawS3) -> Option<S3Config> {
@@ -62,7 +60,9 @@ fn check_s3(c: &mut Checker, section: &str, raw: RawS3) -> Option<S3Config> {
             ),
         }
     }
-    let upload_concurrency = raw.upload_concurrency.unwrap_or(DEFAULT_UPLOAD_CONCURRENCY);
+    let upload_concurrency = raw
+        .upload_concurrency
+        .unwrap_or(defaults::UPLOAD_CONCURRENCY);
     if !(1..=MAX_UPLOAD_CONCURRENCY).contains(&upload_concurrency) {
         c.err(
             ErrorKind::S3,
@@ -70,7 +70,7 @@ fn check_s3(c: &mut Checker, section: &str, raw: RawS3) -> Option<S3Config> {
             format!("{upload_concurrency} is not between 1 and {MAX_UPLOAD_CONCURRENCY} (parts uploading at once)"),
         );
     }
-    let region = raw.region.unwrap_or_else(|| "us-east-1".to_string());
+    let region = raw.region.unwrap_or_else(|| defaults::REGION.to_string());
     if region.is_empty()
         || !region
             .chars()
