@@ -1,0 +1,301 @@
+//! Bad configuration gets a clear error that names the key and where it came
+//! from, every problem at once, with the seed tool's exit codes (1 missing
+//! or invalid, 2 cron, 3 S3): [`load`] called as `keepsake check` calls it,
+//! with the file in a temp dir and the environment as a map. The binary
+//! itself is tested in `tests/config_errors.rs`, once per exit code.
+
+use std::path::Path;
+
+use super::*;
+
+fn vars(pairs: &[(&str, &str)]) -> EnvVars {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Loads `config` (written to `keepsake.toml` in a temp dir) and `env`.
+fn check_with(env: &[(&str, &str)], config: Option<&str>) -> Result<Config, ConfigErrors> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keepsake.toml");
+    if let Some(text) = config {
+        std::fs::write(&path, text).unwrap();
+    }
+    load(config.map(|_| path.as_path()), &vars(env))
+}
+
+/// The exit code and error text (as `keepsake check` prints it) of a
+/// configuration that must be refused.
+#[track_caller]
+fn refused(env: &[(&str, &str)], config: Option<&str>) -> (u8, String) {
+    match check_with(env, config) {
+        Ok(config) => panic!("accepted:\n{}", view::render_toml(&config)),
+        Err(errors) => (errors.exit_code(), errors.to_string()),
+    }
+}
+
+const GOOD_ENV: &[(&str, &str)] = &[
+    ("POSTGRES_CONNECTION_STRING", "postgres://app:pw@db/shop"),
+    ("S3_BUCKET", "backups"),
+    ("BACKUP_INTERVAL", "0 3 * * *"),
+];
+
+/// [`GOOD_ENV`] with `extra` added or replacing; an empty value unsets.
+fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+    let mut env: Vec<_> = GOOD_ENV
+        .iter()
+        .filter(|(k, _)| !extra.iter().any(|(e, _)| e == k))
+        .copied()
+        .collect();
+    env.extend(extra.iter().filter(|(_, v)| !v.is_empty()));
+    env
+}
+
+#[test]
+fn the_good_environment_is_accepted() {
+    // Every case below changes one thing in it.
+    let result = check_with(GOOD_ENV, None);
+    assert!(result.is_ok(), "{}", result.unwrap_err());
+}
+
+#[test]
+fn nothing_configured_exits_1_and_says_what_to_set() {
+    let (code, text) = refused(&[], None);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("POSTGRES_CONNECTION_STRING") && text.contains("[jobs.NAME]"),
+        "{text}"
+    );
+}
+
+#[test]
+fn missing_bucket_exits_1() {
+    let (code, text) = refused(&with(&[("S3_BUCKET", "")]), None);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("storage.default.bucket") && text.contains("set S3_BUCKET"),
+        "{text}"
+    );
+}
+
+#[test]
+fn invalid_s3_settings_exit_3() {
+    let (code, text) = refused(&with(&[("S3_ACCESS_KEY", "only-the-id")]), None);
+    assert_eq!(code, 3, "{text}");
+    assert!(text.contains("secret_access_key"), "{text}");
+    assert!(!text.contains("only-the-id"), "{text}");
+    let (code, text) = refused(&with(&[("S3_BUCKET", "no/slashes")]), None);
+    assert_eq!(code, 3, "{text}");
+    assert!(text.contains("S3_BUCKET"), "{text}");
+    for bad in ["0", "17"] {
+        let env = with(&[("KEEPSAKE_STORAGE__DEFAULT__UPLOAD_CONCURRENCY", bad)]);
+        let (code, text) = refused(&env, None);
+        assert_eq!(code, 3, "{text}");
+        assert!(
+            text.contains("KEEPSAKE_STORAGE__DEFAULT__UPLOAD_CONCURRENCY")
+                && text.contains("between 1 and 16"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let env = with(&[
+        ("BACKUP_INTERVAL", "nope"),
+        ("S3_URL", "ftp://x"),
+        ("LOG_LEVEL", "loud"),
+    ]);
+    let (code, text) = refused(&env, None);
+    assert_eq!(
+        code, 1,
+        "a missing/invalid setting wins over cron and S3:\n{text}"
+    );
+    for needle in ["3 problems", "BACKUP_INTERVAL", "S3_URL", "LOG_LEVEL"] {
+        assert!(text.contains(needle), "{needle} not in:\n{text}");
+    }
+}
+
+#[test]
+fn conflicting_aliases_are_refused() {
+    let (code, text) = refused(&with(&[("S3_PATH", "a"), ("S3_PREFIX", "b")]), None);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("S3_PATH and S3_PREFIX"), "{text}");
+    let same = check_with(&with(&[("S3_PATH", "a"), ("S3_PREFIX", "a")]), None);
+    assert!(
+        same.is_ok(),
+        "the same value under two names is fine: {}",
+        same.unwrap_err()
+    );
+}
+
+#[test]
+fn unreadable_secret_file_names_the_file_not_a_secret() {
+    let (code, text) = refused(
+        &with(&[
+            ("S3_ACCESS_KEY", "id"),
+            ("S3_SECRET_KEY_FILE", "/nonexistent/s3"),
+        ]),
+        None,
+    );
+    assert_eq!(code, 3, "{text}");
+    assert!(
+        text.contains("/nonexistent/s3") && text.contains("secret_access_key_file"),
+        "{text}"
+    );
+}
+
+#[test]
+fn value_and_file_together_are_refused() {
+    let (code, text) = refused(
+        &with(&[
+            ("POSTGRES_PASSWORD", "x"),
+            ("POSTGRES_PASSWORD_FILE", "/tmp/x"),
+        ]),
+        None,
+    );
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("password_file"), "{text}");
+}
+
+#[test]
+fn unknown_toml_key_names_the_file_and_key() {
+    let config = r#"
+[storage.main]
+type = "s3"
+bucket = "backups"
+
+[jobs.shop]
+database = "postgres://db/shop"
+schedul = "0 3 * * *"
+"#;
+    let (code, text) = refused(&[], Some(config));
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("jobs.shop") && text.contains("schedul"),
+        "{text}"
+    );
+    assert!(text.contains("keepsake.toml"), "{text}");
+}
+
+#[test]
+fn toml_errors_in_several_sections_are_reported_together() {
+    let config = r#"
+[storage.main]
+type = "s3"
+bucket = "backups"
+endpoint = "not a url"
+
+[storage.disk]
+type = "local"
+path = "relative/dir"
+
+[jobs.shop]
+database = "postgres://db/shop"
+schedule = "0 25 * * *"
+storage = ["main", "nowhere"]
+
+[jobs.old]
+database = "postgres://db/old"
+format = "directory"
+
+[jobs.crm]
+database = "postgres://db/crm"
+storage = ["main"]
+compression = "zstd"
+compression_level = 99
+pg_dump_args = ["--file=/tmp/x"]
+retention = { keep_last = 0 }
+"#;
+    let (code, text) = refused(&[], Some(config));
+    assert_eq!(code, 1, "{text}");
+    for needle in [
+        "storage.main.endpoint",
+        "storage.disk.path",
+        "jobs.shop.schedule",
+        "\"nowhere\"",
+        "jobs.old.format",
+        "directory",
+        "jobs.crm.compression_level",
+        "jobs.crm.pg_dump_args",
+        "jobs.crm.retention.keep_last",
+    ] {
+        assert!(text.contains(needle), "{needle} not in:\n{text}");
+    }
+}
+
+#[test]
+fn toml_syntax_error_names_the_line() {
+    let (code, text) = refused(&[], Some("[jobs.shop\ndatabase = 1\n"));
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("line 1"), "{text}");
+}
+
+#[test]
+fn stray_keepsake_variable_is_named() {
+    let (code, text) = refused(
+        &with(&[("KEEPSAKE_JOBS__DEFAULT__SCHEDUEL", "@daily")]),
+        None,
+    );
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("KEEPSAKE_JOBS__DEFAULT__SCHEDUEL") || text.contains("scheduel"),
+        "{text}"
+    );
+}
+
+#[test]
+fn missing_config_file_is_an_error() {
+    let errors = load(
+        Some(Path::new("/nonexistent/keepsake.toml")),
+        &EnvVars::new(),
+    )
+    .unwrap_err();
+    let text = errors.to_string();
+    assert_eq!(errors.exit_code(), 1, "{text}");
+    assert!(text.contains("/nonexistent/keepsake.toml"), "{text}");
+}
+
+#[test]
+fn environment_overrides_the_file() {
+    let config = r#"
+[storage.main]
+type = "s3"
+bucket = "from-file"
+
+[jobs.shop]
+database = "postgres://db/shop"
+schedule = "0 3 * * *"
+"#;
+    let env = [
+        ("KEEPSAKE_STORAGE__MAIN__BUCKET", "123"),
+        ("KEEPSAKE_STORAGE__MAIN__PATH_STYLE", "true"),
+        ("KEEPSAKE_STORAGE__MAIN__UPLOAD_CONCURRENCY", "4"),
+        ("KEEPSAKE_JOBS__SHOP__SCHEDULE", "*/30 * * * * *"),
+    ];
+    let config = check_with(&env, Some(config)).unwrap_or_else(|e| panic!("{e}"));
+    // What `keepsake check` prints.
+    let shown = view::render_toml(&config);
+    assert!(shown.contains(r#"bucket = "123""#), "{shown}");
+    // Storage sections are tagged by `type`: numbers and booleans given as
+    // text must still be read as such.
+    assert!(shown.contains("path_style = true"), "{shown}");
+    assert!(shown.contains("upload_concurrency = 4"), "{shown}");
+    assert!(shown.contains(r#"schedule = "*/30 * * * * *""#), "{shown}");
+    assert!(
+        shown.contains(r#"storage = ["main"]"#),
+        "a single storage is the default:\n{shown}"
+    );
+}
+
+#[test]
+fn storage_values_given_as_text_must_parse() {
+    let env = with(&[("KEEPSAKE_STORAGE__DEFAULT__PATH_STYLE", "maybe")]);
+    let (code, text) = refused(&env, None);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("storage.default") && text.contains(r#"path_style = "maybe""#),
+        "{text}"
+    );
+}
