@@ -3,12 +3,10 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::*;
+use keepsake::backup;
 use keepsake::config::{self, EnvVars};
-use keepsake::destination::Store;
-use keepsake::job::{self, Target};
+use keepsake::storage::{self, NamedStorage};
 use tokio_util::sync::CancellationToken;
 
 fn load(toml: &str) -> config::Config {
@@ -18,16 +16,10 @@ fn load(toml: &str) -> config::Config {
     config::load(Some(&path), &EnvVars::new()).unwrap()
 }
 
-async fn targets(config: &config::Config) -> Vec<Target> {
+async fn storages(config: &config::Config) -> Vec<NamedStorage> {
     let job = &config.jobs[0];
-    let mut out = Vec::new();
-    for name in &job.storage {
-        out.push(Target {
-            name: name.clone(),
-            store: Arc::new(Store::open(&config.storage[name]).await),
-        });
-    }
-    out
+    let opened = storage::for_jobs(config, &[job]).await;
+    storage::of_job(job, &opened)
 }
 
 fn files_under(dir: &std::path::Path) -> Vec<String> {
@@ -71,20 +63,20 @@ compression = "zstd"
         root.path().display(),
         db_url(&db)
     ));
-    let targets = targets(&config).await;
+    let storages = storages(&config).await;
     let now: jiff::Timestamp = "2026-11-28T03:00:00.250Z".parse().unwrap();
-    let first = job::run_once(&config.jobs[0], &targets, now, &CancellationToken::new())
+    let first = backup::back_up(&config.jobs[0], &storages, now, &CancellationToken::new())
         .await
         .unwrap();
-    let second = job::run_once(&config.jobs[0], &targets, now, &CancellationToken::new())
+    let second = backup::back_up(&config.jobs[0], &storages, now, &CancellationToken::new())
         .await
         .unwrap();
     assert_eq!(
-        first.stored[0].key,
+        first.copies[0].backup.key,
         "pg/shop/shop-2026-11-28_03-00-00.dump.zst"
     );
     assert_eq!(
-        second.stored[0].key,
+        second.copies[0].backup.key,
         "pg/shop/shop-2026-11-28_03-00-00-1.dump.zst"
     );
     assert_eq!(
@@ -97,37 +89,55 @@ compression = "zstd"
         ],
         "no temp files may remain"
     );
-    let data = std::fs::read(root.path().join(&first.stored[0].key)).unwrap();
+    let data = std::fs::read(root.path().join(&first.copies[0].backup.key)).unwrap();
     assert_eq!(data.len() as u64, first.summary.stored_bytes);
-    let restored = restore(&first.stored[0].key, &data);
+    let restored = restore(&first.copies[0].backup.key, &data);
     assert_eq!(fingerprint(&restored), fingerprint(&db));
 }
 
-#[tokio::test]
-async fn a_failed_local_backup_leaves_no_file() {
+/// pg_dump writes part of a dump, waits until keepsake has its temp file
+/// open, then fails: neither the temp file nor a backup may remain.
+#[test]
+fn a_dump_failing_mid_stream_leaves_no_file() {
+    let db = create_db("localfail");
+    add_bulk(&db, 20_000);
     let root = tempfile::tempdir().unwrap();
-    let config = load(&format!(
-        r#"
-[storage.disk]
-type = "local"
-path = "{}"
-
-[jobs.gone]
-database = "{}"
-"#,
-        root.path().display(),
-        db_url("database_that_does_not_exist")
-    ));
-    let targets = targets(&config).await;
-    let err = job::run_once(
-        &config.jobs[0],
-        &targets,
-        jiff::Timestamp::now(),
-        &CancellationToken::new(),
+    let bin = tempfile::tempdir().unwrap();
+    let seen = bin.path().join("seen-partial");
+    let body = format!(
+        "case \"$1\" in --version) exec {real} \"$@\";; esac\n\
+         {real} \"$@\" | head -c 1000000\n\
+         for i in $(seq 200); do\n\
+           if find {root} -name '.*partial*' | grep -q .; then touch {seen}; break; fi\n\
+           sleep 0.05\n\
+         done\n\
+         echo 'pg_dump: error: simulated failure mid-stream' >&2\n\
+         exit 1",
+        real = real_pg_dump(),
+        root = root.path().display(),
+        seen = seen.display(),
+    );
+    script(bin.path(), "pg_dump", &body);
+    let config = bin.path().join("keepsake.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[storage.disk]\ntype = \"local\"\npath = \"{}\"\n\
+             [jobs.shop]\ndatabase = \"{}\"\ncompression = \"none\"\n",
+            root.path().display(),
+            db_url(&db)
+        ),
     )
-    .await
-    .unwrap_err();
-    assert!(err.to_string().contains("does not exist"), "{err}");
+    .unwrap();
+    let mut cmd = keepsake(Some(bin.path()));
+    cmd.args(["--config", config.to_str().unwrap(), "backup"]);
+    let (code, _, stderr) = run(cmd);
+    assert_eq!(code, 4, "{stderr}");
+    assert!(stderr.contains("simulated failure mid-stream"), "{stderr}");
+    assert!(
+        seen.exists(),
+        "the temp file must have existed while pg_dump ran:\n{stderr}"
+    );
     assert_eq!(files_under(root.path()), Vec::<String>::new());
 }
 
@@ -157,17 +167,17 @@ storage = ["disk", "s3"]
         endpoint = s3_url(),
         url = db_url(&db)
     ));
-    let targets = targets(&config).await;
-    let outcome = job::run_once(
+    let storages = storages(&config).await;
+    let outcome = backup::back_up(
         &config.jobs[0],
-        &targets,
+        &storages,
         jiff::Timestamp::now(),
         &CancellationToken::new(),
     )
     .await
     .unwrap();
-    assert_eq!(outcome.stored.len(), 2);
-    let on_disk = std::fs::read(root.path().join(&outcome.stored[0].key)).unwrap();
-    let in_s3 = get(&bucket, &outcome.stored[1].key).await;
+    assert_eq!(outcome.copies.len(), 2);
+    let on_disk = std::fs::read(root.path().join(&outcome.copies[0].backup.key)).unwrap();
+    let in_s3 = get(&bucket, &outcome.copies[1].backup.key).await;
     assert_eq!(on_disk, in_s3, "both destinations hold the same bytes");
 }

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use keepsake::destination::parts::FIRST_PART_SIZE;
+use keepsake::storage::parts::FIRST_PART_SIZE;
 
 #[tokio::test]
 async fn dump_larger_than_one_part_is_uploaded_in_parts_and_restores() {

@@ -5,12 +5,10 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::*;
+use keepsake::backup;
 use keepsake::config::{self, EnvVars};
-use keepsake::destination::Store;
-use keepsake::job::{self, Target};
+use keepsake::storage::{self, NamedStorage};
 use tokio_util::sync::CancellationToken;
 
 fn config_file(dir: &std::path::Path, text: &str) -> std::path::PathBuf {
@@ -99,10 +97,9 @@ async fn three_backups(dir: &std::path::Path, format: &str) -> (std::path::PathB
         ),
     );
     let loaded = config::load(Some(&config), &EnvVars::new()).unwrap();
-    let store = Arc::new(Store::open(&loaded.storage["disk"]).await);
-    let targets = [Target {
+    let storages = [NamedStorage {
         name: "disk".into(),
-        store,
+        storage: storage::open(&loaded.storage["disk"]).await,
     }];
     for (i, at) in [
         "2026-11-01T03:00:00Z",
@@ -117,7 +114,7 @@ async fn three_backups(dir: &std::path::Path, format: &str) -> (std::path::PathB
             &format!("INSERT INTO t SELECT g FROM generate_series(1, {}) g", 10),
         );
         let now: jiff::Timestamp = at.parse().unwrap();
-        job::run_once(&loaded.jobs[0], &targets, now, &CancellationToken::new())
+        backup::back_up(&loaded.jobs[0], &storages, now, &CancellationToken::new())
             .await
             .unwrap_or_else(|e| panic!("backup {i}: {e}"));
     }
@@ -359,9 +356,24 @@ async fn verify_can_restore_into_a_scratch_database_and_count() {
     );
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("restored 2 tables, 2500 rows"), "{stdout}");
-    let leftovers = psql(
-        "postgres",
-        "SELECT count(*) FROM pg_database WHERE datname LIKE 'keepsake_verify_%'",
+    // Only this run's scratch databases: other tests verify at the same time.
+    let scratch: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("scratch database created"))
+        .filter_map(|l| l.split("database=").nth(1))
+        .map(|rest| rest.split_whitespace().next().unwrap_or(rest))
+        .collect();
+    assert_eq!(scratch.len(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!("scratch database dropped database={}", scratch[0])),
+        "{stderr}"
     );
-    assert_eq!(leftovers, "0", "scratch databases are dropped");
+    let left = psql(
+        "postgres",
+        &format!(
+            "SELECT count(*) FROM pg_database WHERE datname = '{}'",
+            scratch[0]
+        ),
+    );
+    assert_eq!(left, "0", "the scratch database is dropped");
 }
