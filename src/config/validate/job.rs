@@ -100,7 +100,7 @@ pub(super) fn check_job(
     let format = raw.format.unwrap_or(DumpFormat::Plain);
     let compression = check_compression(
         c,
-        &key("compression_level"),
+        &section,
         raw.compression,
         raw.compression_level,
         raw.compression_threads,
@@ -206,13 +206,14 @@ fn check_job_storage(
 
 fn check_compression(
     c: &mut Checker,
-    key: &str,
+    section: &str,
     kind: Option<CompressionKind>,
     level: Option<i32>,
     threads: Option<u32>,
     cores: u32,
 ) -> Compression {
     let kind = kind.unwrap_or(CompressionKind::Gzip);
+    let key = &format!("{section}.compression_level");
     let range = match kind {
         CompressionKind::Gzip => Some(0..=9),
         CompressionKind::Zstd => Some(-7..=22),
@@ -235,7 +236,7 @@ fn check_compression(
         ),
         _ => {}
     }
-    let threads_key = key.replace("compression_level", "compression_threads");
+    let threads_key = format!("{section}.compression_threads");
     match threads {
         Some(0) => c.err(
             ErrorKind::Invalid,

@@ -289,6 +289,26 @@ fn compression_levels_and_threads_follow_the_codec() {
     }
 }
 
+#[test]
+fn compression_keys_are_built_from_the_section_whatever_the_job_is_called() {
+    let job = RawJob {
+        compression_level: Some(99),
+        compression_threads: Some(0),
+        ..raw_job()
+    };
+    let raw = sections(
+        vec![("disk", local("/b"))],
+        vec![("compression_level", job)],
+    );
+    assert_eq!(
+        problems(raw),
+        want(&[
+            ("jobs.compression_level.compression_level", Invalid),
+            ("jobs.compression_level.compression_threads", Invalid),
+        ])
+    );
+}
+
 // ---------- storage: S3 ----------
 
 const BUCKET: &str = "storage.s3.bucket";
