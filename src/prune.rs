@@ -74,17 +74,7 @@ mod tests {
     use crate::storage::memory::{MemoryStorage, Op};
 
     fn job(retention: &str) -> JobConfig {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("k.toml");
-        let text = format!(
-            "[storage.a]\ntype = \"local\"\npath = \"/unused\"\n\
-             [jobs.shop]\ndatabase = \"shop\"\nretention = {{ {retention} }}\n"
-        );
-        std::fs::write(&path, text).unwrap();
-        crate::config::load(Some(&path), &Default::default())
-            .unwrap()
-            .jobs[0]
-            .clone()
+        crate::config::test_job(&format!("retention = {{ {retention} }}"))
     }
 
     /// Four nightly backups with manifests, and objects that are not the job's.

@@ -100,12 +100,7 @@ mod tests {
         );
     }
 
-    fn config(toml: &str) -> Config {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("k.toml");
-        std::fs::write(&path, toml).unwrap();
-        crate::config::load(Some(&path), &Default::default()).unwrap()
-    }
+    use crate::config::from_toml as config;
 
     const BASE: &str = r#"
 [storage.s]

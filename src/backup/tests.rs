@@ -97,17 +97,7 @@ impl FakeDump {
     }
 }
 
-fn job(extra: &str) -> JobConfig {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("k.toml");
-    let text = format!(
-        "[storage.a]\ntype = \"local\"\npath = \"/unused\"\n\
-         [jobs.shop]\ndatabase = \"shop\"\n{extra}\n"
-    );
-    std::fs::write(&path, text).unwrap();
-    let config = crate::config::load(Some(&path), &Default::default()).unwrap();
-    config.jobs[0].clone()
-}
+use crate::config::test_job as job;
 
 fn memory(name: &str) -> (Arc<MemoryStorage>, NamedStorage) {
     let m = Arc::new(MemoryStorage::new(name, "prod"));
