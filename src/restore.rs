@@ -70,7 +70,7 @@ pub struct Restored {
     pub summary: Summary,
 }
 
-/// `keepsake restore`: picks a backup of `job` in `store` and restores it
+/// `keepsake restore`: picks a backup of `job` in `storage` and restores it
 /// into `target`, creating the database when `create`, dropping its
 /// objects first when `clean`; refuses a non-empty target otherwise.
 pub async fn restore(

@@ -58,7 +58,7 @@ const PLAIN_FOOTER: &str = "-- PostgreSQL database dump complete";
 /// Bytes kept from each end of a plain dump to look for them.
 const EDGE: usize = 8192;
 
-/// Verifies `backup` in `store`; with `restore_into`, also restores it into
+/// Verifies `backup` in `storage`; with `restore_into`, also restores it into
 /// a scratch database on that server (created and dropped here).
 pub async fn verify(
     storage: &dyn Storage,

@@ -145,9 +145,9 @@ impl S3Storage {
             .send()
             .await;
         match result {
-            Ok(_) => tracing::info!(store = %self.describe(), key, "multipart upload aborted"),
+            Ok(_) => tracing::info!(storage = %self.describe(), key, "multipart upload aborted"),
             Err(e) => tracing::error!(
-                store = %self.describe(),
+                storage = %self.describe(),
                 key,
                 upload_id,
                 error = %sdk_message(&e),
@@ -191,7 +191,7 @@ impl Storage for S3Storage {
                 Err(self.error("HeadBucket", "", "the bucket does not exist".to_string()))
             }
             Err(e) if e.raw_response().is_some() => {
-                tracing::debug!(store = %self.describe(), error = %sdk_message(&e), "HeadBucket refused; going on");
+                tracing::debug!(storage = %self.describe(), error = %sdk_message(&e), "HeadBucket refused; going on");
                 Ok(())
             }
             Err(e) => Err(self.error("HeadBucket", "", sdk_message(&e))),
