@@ -161,25 +161,6 @@ pub fn load(file: Option<&Path>, env: &EnvVars) -> Result<Config, ConfigErrors> 
     }
 }
 
-/// Loads `toml` as the config file, with no environment: for tests.
-#[cfg(test)]
-pub(crate) fn from_toml(toml: &str) -> Config {
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let path = dir.path().join("keepsake.toml");
-    std::fs::write(&path, toml).expect("write the test config");
-    load(Some(&path), &EnvVars::new()).unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// A job `shop` on a local storage, with `extra` lines: for tests.
-#[cfg(test)]
-pub(crate) fn test_job(extra: &str) -> JobConfig {
-    let config = from_toml(&format!(
-        "[storage.a]\ntype = \"local\"\npath = \"/unused\"\n\
-         [jobs.shop]\ndatabase = \"shop\"\n{extra}\n"
-    ));
-    config.jobs[0].clone()
-}
-
 /// Where the value at `key` came from, for error messages.
 fn origin_of(figment: &Figment, key: &str) -> String {
     let path: Vec<&str> = key.split('.').collect();
@@ -240,21 +221,15 @@ fn from_figment(error: figment::Error, section: &str) -> Vec<ConfigError> {
 mod load_tests;
 
 #[cfg(test)]
+pub(crate) mod testing;
+
+#[cfg(test)]
 mod tests {
+    use super::testing::{env_vars as env, load_with};
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> EnvVars {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
     fn with_file(text: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigErrors> {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("keepsake.toml");
-        std::fs::write(&path, text).unwrap();
-        load(Some(&path), &env(vars))
+        load_with(vars, Some(text))
     }
 
     const SEED: &[(&str, &str)] = &[

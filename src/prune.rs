@@ -74,7 +74,7 @@ mod tests {
     use crate::storage::memory::{MemoryStorage, Op};
 
     fn job(retention: &str) -> JobConfig {
-        crate::config::test_job(&format!("retention = {{ {retention} }}"))
+        crate::config::testing::test_job(&format!("retention = {{ {retention} }}"))
     }
 
     /// Four nightly backups with manifests, and objects that are not the job's.

@@ -100,7 +100,7 @@ mod tests {
         );
     }
 
-    use crate::config::from_toml as config;
+    use crate::config::testing::from_toml as config;
 
     const BASE: &str = r#"
 [storage.s]

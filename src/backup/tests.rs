@@ -97,7 +97,7 @@ impl FakeDump {
     }
 }
 
-use crate::config::test_job as job;
+use crate::config::testing::test_job as job;
 
 fn memory(name: &str) -> (Arc<MemoryStorage>, NamedStorage) {
     let m = Arc::new(MemoryStorage::new(name, "prod"));

@@ -301,13 +301,7 @@ fn deep_merge(a: Value, b: Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn vars(pairs: &[(&str, &str)]) -> EnvVars {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::config::testing::env_vars as vars;
 
     fn value_of(seed: &EnvProvider, key: &str) -> Option<String> {
         seed.values.get(key).map(|(v, _)| match v {

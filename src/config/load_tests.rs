@@ -6,24 +6,8 @@
 
 use std::path::Path;
 
+use super::testing::load_with as check_with;
 use super::*;
-
-fn vars(pairs: &[(&str, &str)]) -> EnvVars {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
-/// Loads `config` (written to `keepsake.toml` in a temp dir) and `env`.
-fn check_with(env: &[(&str, &str)], config: Option<&str>) -> Result<Config, ConfigErrors> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("keepsake.toml");
-    if let Some(text) = config {
-        std::fs::write(&path, text).unwrap();
-    }
-    load(config.map(|_| path.as_path()), &vars(env))
-}
 
 /// The exit code and error text (as `keepsake check` prints it) of a
 /// configuration that must be refused.
