@@ -111,6 +111,9 @@ impl MemoryStorage {
     }
 }
 
+/// The message of an injected failure.
+const FAULT: &str = "injected fault";
+
 impl Inner {
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().expect("memory storage lock")
@@ -129,12 +132,16 @@ impl Inner {
         Some(fault.after_applying)
     }
 
-    fn error(&self, op: &'static str, key: &str) -> StorageError {
+    fn describe(&self) -> String {
+        format!("memory://{}", self.name)
+    }
+
+    fn error(&self, op: &'static str, key: &str, message: &str) -> StorageError {
         StorageError {
-            storage: format!("memory://{}", self.name),
+            storage: self.describe(),
             op,
             key: key.to_string(),
-            message: "injected fault".to_string(),
+            message: message.to_string(),
         }
     }
 
@@ -148,10 +155,10 @@ impl Inner {
         apply: impl FnOnce(&mut State) -> Result<T, StorageError>,
     ) -> Result<T, StorageError> {
         match self.strike(op, key) {
-            Some(false) => Err(self.error(name, key)),
+            Some(false) => Err(self.error(name, key, FAULT)),
             Some(true) => {
                 apply(&mut self.state())?;
-                Err(self.error(name, key))
+                Err(self.error(name, key, FAULT))
             }
             None => apply(&mut self.state()),
         }
@@ -161,7 +168,7 @@ impl Inner {
 #[async_trait]
 impl Storage for MemoryStorage {
     fn describe(&self) -> String {
-        format!("memory://{}", self.inner.name)
+        self.inner.describe()
     }
 
     fn prefix(&self) -> &str {
@@ -191,13 +198,12 @@ impl Storage for MemoryStorage {
     }
 
     async fn get(&self, key: &str) -> Result<ObjectReader, StorageError> {
-        let body = self.inner.guarded(Op::Get, "GET", key, |s| {
-            s.objects.get(key).cloned().ok_or_else(|| StorageError {
-                storage: format!("memory://{}", self.inner.name),
-                op: "GET",
-                key: key.to_string(),
-                message: "no such key".to_string(),
-            })
+        let inner = &self.inner;
+        let body = inner.guarded(Op::Get, "GET", key, |s| {
+            s.objects
+                .get(key)
+                .cloned()
+                .ok_or_else(|| inner.error("GET", key, "no such key"))
         })?;
         Ok(Box::new(std::io::Cursor::new(body)))
     }
