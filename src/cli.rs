@@ -157,7 +157,7 @@ pub async fn dispatch(cli: &Cli, config: Config, source: &ConfigSource) -> u8 {
             clean,
             storage,
         } => {
-            let flags = restore::RestoreFlags {
+            let flags = crate::restore::RestoreFlags {
                 create: *create,
                 clean: *clean,
             };

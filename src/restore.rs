@@ -63,6 +63,16 @@ pub enum RestoreError {
     },
 }
 
+/// What a restore may do to its target besides restoring.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RestoreFlags {
+    /// Create the database if it does not exist.
+    pub create: bool,
+    /// Drop the target's objects first; without it a target that is not
+    /// empty is refused.
+    pub clean: bool,
+}
+
 /// What a restore did.
 #[derive(Debug, Clone)]
 pub struct Restored {
@@ -71,15 +81,13 @@ pub struct Restored {
 }
 
 /// `keepsake restore`: picks a backup of `job` in `storage` and restores it
-/// into `target`, creating the database when `create`, dropping its
-/// objects first when `clean`; refuses a non-empty target otherwise.
+/// into `target` as `flags` allow.
 pub async fn restore(
     job: &JobConfig,
     storage: &dyn Storage,
     pick: &Pick,
     target: &Connection,
-    create: bool,
-    clean: bool,
+    flags: RestoreFlags,
 ) -> Result<Restored, RestoreError> {
     let backups = catalog::backups(job, storage).await?;
     let backup = catalog::pick(&backups, pick)?.clone();
@@ -89,11 +97,11 @@ pub async fn restore(
     }
     let client = readback::client_for(&backup, manifest.as_ref()).await?;
     let psql = tools::newest("psql").await?.path;
-    if create && database::create_database(&psql, target).await? {
+    if flags.create && database::create_database(&psql, target).await? {
         tracing::info!("target database created");
     }
     let relations = database::user_relations(&psql, target).await?;
-    if relations > 0 && !clean {
+    if relations > 0 && !flags.clean {
         return Err(RestoreError::NotEmpty(relations));
     }
     tracing::info!(
@@ -106,7 +114,7 @@ pub async fn restore(
     );
     let started = Instant::now();
     let expect = readback::expect(manifest.as_ref());
-    let summary = apply(storage, &backup, &expect, &client, target, clean).await?;
+    let summary = apply(storage, &backup, &expect, &client, target, flags.clean).await?;
     tracing::info!(
         key = %backup.key,
         bytes_stored = summary.stored_bytes,

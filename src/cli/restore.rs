@@ -4,18 +4,10 @@
 use crate::catalog::{self, Pick, PickError};
 use crate::config::{Config, JobConfig};
 use crate::pg::conninfo;
+use crate::restore::RestoreFlags;
 use crate::storage::{self, NamedStorage};
 
 use super::{EXIT_BACKUP_FAILED, PickArgs, VerifyPick, select_jobs};
-
-/// What `restore` may do to its target besides restoring.
-#[derive(Debug, Clone, Copy)]
-pub struct RestoreFlags {
-    /// Create the database if it does not exist.
-    pub create: bool,
-    /// Drop the target's objects first.
-    pub clean: bool,
-}
 
 /// The storage to read for `job`: the named one, else its first.
 async fn open_storage(
@@ -75,15 +67,7 @@ pub async fn restore(
     let Some(source) = open_storage(config, job, storage).await else {
         return 1;
     };
-    let result = crate::restore::restore(
-        job,
-        source.storage.as_ref(),
-        &pick,
-        &target,
-        flags.create,
-        flags.clean,
-    )
-    .await;
+    let result = crate::restore::restore(job, source.storage.as_ref(), &pick, &target, flags).await;
     match result {
         Ok(restored) => {
             println!(
