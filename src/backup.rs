@@ -313,7 +313,7 @@ pub async fn back_up_verify_prune(
 ) -> Result<Outcome, BackupError> {
     let outcome = back_up(job, storages, now, cancel).await?;
     if job.verify_after_backup {
-        verify_copies(job, storages, &outcome).await?;
+        verify_copies(job, storages, &outcome, cancel).await?;
     }
     if job.retention.has_rules() {
         for s in storages {
@@ -342,12 +342,14 @@ async fn verify_copies(
     job: &JobConfig,
     storages: &[NamedStorage],
     outcome: &Outcome,
+    cancel: &CancellationToken,
 ) -> Result<(), BackupError> {
     for (s, copy) in storages.iter().zip(&outcome.copies) {
         let result = crate::verify::verify(
             s.storage.as_ref(),
             &copy.backup,
             job.verify_restore_into.as_ref(),
+            cancel,
         )
         .await;
         match result {

@@ -2,6 +2,7 @@
 //! what the manifest promises, the client program that can apply it, and
 //! the stream ([`stream`]) that checks every byte against those promises.
 
+pub mod plain;
 pub mod stream;
 
 use std::path::PathBuf;

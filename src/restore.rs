@@ -1,15 +1,18 @@
 //! Restoring a backup: pick it, read its manifest, stream it from storage
 //! through checksum and decompression into `psql` (plain) or `pg_restore`
 //! (custom), inside one transaction that commits only after the whole
-//! object proved sound.
+//! object proved sound ([`transaction`]).
+
+mod transaction;
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::io::AsyncWriteExt;
-use tokio::process::ChildStdin;
+use tokio::process::{Child, ChildStdin};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::catalog::{self, Backup, Pick, PickError};
 use crate::config::{DumpFormat, JobConfig};
@@ -18,6 +21,7 @@ use crate::pg::database::{self, DatabaseError};
 use crate::pg::stderr::{self, StderrTail};
 use crate::pg::tools::{self, ToolError};
 use crate::pipeline::Summary;
+use crate::readback::plain::Edges;
 use crate::readback::{self, Client, Expect, ManifestError, ReadError};
 use crate::storage::{Storage, StorageError};
 
@@ -55,6 +59,16 @@ pub enum RestoreError {
     NotEmpty(u64),
     #[error(transparent)]
     Read(#[from] ReadError),
+    #[error("{key}: {problem}; nothing was restored")]
+    Incomplete { key: String, problem: &'static str },
+    #[error(
+        "the dump commits on its own (plain dumps of databases with large objects do), \
+         so it cannot be restored all or nothing; nothing was restored. Restore it by hand \
+         with psql, and back such databases up with format = \"custom\""
+    )]
+    CommitsItself,
+    #[error("stopped by a signal; nothing was restored")]
+    Cancelled,
     #[error("{program} failed ({status}){}", stderr::tail_text(.stderr))]
     Client {
         program: &'static str,
@@ -88,6 +102,7 @@ pub async fn restore(
     pick: &Pick,
     target: &Connection,
     flags: RestoreFlags,
+    cancel: &CancellationToken,
 ) -> Result<Restored, RestoreError> {
     let backups = catalog::backups(job, storage).await?;
     let backup = catalog::pick(&backups, pick)?.clone();
@@ -114,7 +129,16 @@ pub async fn restore(
     );
     let started = Instant::now();
     let expect = readback::expect(manifest.as_ref());
-    let summary = apply(storage, &backup, &expect, &client, target, flags.clean).await?;
+    let summary = apply(
+        storage,
+        &backup,
+        &expect,
+        &client,
+        target,
+        flags.clean,
+        cancel,
+    )
+    .await?;
     tracing::info!(
         key = %backup.key,
         bytes_stored = summary.stored_bytes,
@@ -126,8 +150,10 @@ pub async fn restore(
     Ok(Restored { backup, summary })
 }
 
-/// Streams `backup` into `program` on `conn`, in one transaction that
-/// commits only when the whole object was read and matched its manifest.
+/// Streams `backup` into its client on `conn`, in one transaction that
+/// commits only when the whole object was read, matched its manifest and
+/// (plain) ended like a whole dump. Cancelled, or failing anywhere, the
+/// client is stopped before it can commit: the target stays as it was.
 pub async fn apply(
     storage: &dyn Storage,
     backup: &Backup,
@@ -135,18 +161,20 @@ pub async fn apply(
     client: &Client,
     conn: &Connection,
     clean: bool,
+    cancel: &CancellationToken,
 ) -> Result<Summary, RestoreError> {
     let program = client.program;
+    let plain = backup.name.format == DumpFormat::Plain;
     let mut cmd = tools::command(&client.path, conn);
-    match backup.name.format {
-        DumpFormat::Plain => {
-            cmd.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction"]);
-        }
-        DumpFormat::Custom => {
-            cmd.args(["--single-transaction", "--exit-on-error"]);
-            if clean {
-                cmd.args(["--clean", "--if-exists"]);
-            }
+    if plain {
+        // No --single-transaction: psql would commit at the end of its
+        // input, even an input cut short. See `transaction`.
+        cmd.args(["-X", "-q", "-v", "ON_ERROR_STOP=1"]);
+    } else {
+        // pg_restore commits only after reading the whole archive.
+        cmd.args(["--single-transaction", "--exit-on-error"]);
+        if clean {
+            cmd.args(["--clean", "--if-exists"]);
         }
     }
     cmd.arg("--dbname")
@@ -165,7 +193,7 @@ pub async fn apply(
     );
     let mut stdin = child.stdin.take().expect("stdin is piped");
     let reader = storage.get(&backup.key).await?;
-    let (tx, mut rx) = mpsc::channel(4);
+    let (tx, rx) = mpsc::channel(4);
     let reading = readback::stream::start(
         reader,
         backup.key.clone(),
@@ -173,44 +201,68 @@ pub async fn apply(
         expect.clone(),
         tx,
     );
-    let mut fed = Ok(());
-    if clean && backup.name.format == DumpFormat::Plain {
-        fed = stdin.write_all(database::clean_sql().as_bytes()).await;
-    }
-    if fed.is_ok() {
-        fed = feed(&mut stdin, &mut rx, &backup.key).await;
-    }
-    drop(rx);
+    let preamble = plain.then(|| transaction::begin(clean));
+    let fed = tokio::select! {
+        fed = feed(&mut stdin, rx, preamble, &backup.key) => Some(fed),
+        _ = cancel.cancelled() => None,
+    };
     let read = reading
         .await
         .map_err(|e| RestoreError::Reader(e.to_string()))?;
-    let summary = match read {
-        Ok(summary) if fed.is_ok() => summary,
-        Err(e) if !matches!(e, ReadError::ConsumerGone) => {
-            // The transaction never commits: the target stays as it was.
-            let _ = child.kill().await;
-            let _ = stderr.finish().await;
-            return Err(RestoreError::Read(e));
+    let (edges, summary) = match (fed, read) {
+        (None, _) => return abort(child, stderr, RestoreError::Cancelled).await,
+        (Some(_), Err(e)) if !matches!(e, ReadError::ConsumerGone) => {
+            return abort(child, stderr, RestoreError::Read(e)).await;
         }
-        _ => {
+        (Some(Ok(edges)), Ok(summary)) => (edges, summary),
+        // The client stopped reading: its exit and stderr say why.
+        (Some(_), _) => {
             drop(stdin);
-            let status = child
-                .wait()
+            return client_result(child, stderr, program)
                 .await
-                .map_err(|source| RestoreError::Wait { program, source })?;
-            return Err(RestoreError::Client {
-                program,
-                status: stderr::describe(status),
-                stderr: stderr.finish().await,
-            });
+                .and(Err(RestoreError::Reader(
+                    "the client stopped reading".into(),
+                )));
         }
     };
+    if plain {
+        if let Some(problem) = edges.problem() {
+            let key = backup.key.clone();
+            return abort(child, stderr, RestoreError::Incomplete { key, problem }).await;
+        }
+        // A client that died now fails the write; its exit says why.
+        let _ = stdin.write_all(transaction::COMMIT.as_bytes()).await;
+    }
     drop(stdin);
+    client_result(child, stderr, program).await?;
+    Ok(summary)
+}
+
+/// Kills the client before it could commit, so the server rolls back.
+async fn abort(
+    mut child: Child,
+    stderr: StderrTail,
+    error: RestoreError,
+) -> Result<Summary, RestoreError> {
+    let _ = child.kill().await;
+    let _ = stderr.finish().await;
+    Err(error)
+}
+
+/// Waits for the client to exit; an error unless it succeeded.
+async fn client_result(
+    mut child: Child,
+    stderr: StderrTail,
+    program: &'static str,
+) -> Result<(), RestoreError> {
     let status = child
         .wait()
         .await
         .map_err(|source| RestoreError::Wait { program, source })?;
     let lines = stderr.finish().await;
+    if transaction::committed_early(&lines) {
+        return Err(RestoreError::CommitsItself);
+    }
     if !status.success() {
         return Err(RestoreError::Client {
             program,
@@ -218,20 +270,27 @@ pub async fn apply(
             stderr: lines,
         });
     }
-    Ok(summary)
+    Ok(())
 }
 
-/// Writes every chunk to the client, logging progress now and then.
+/// Writes the preamble, then every chunk to the client, logging progress
+/// now and then; the edges of what it wrote.
 async fn feed(
     stdin: &mut ChildStdin,
-    rx: &mut mpsc::Receiver<Bytes>,
+    mut rx: mpsc::Receiver<Bytes>,
+    preamble: Option<String>,
     key: &str,
-) -> std::io::Result<()> {
+) -> std::io::Result<Edges> {
+    if let Some(sql) = preamble {
+        stdin.write_all(sql.as_bytes()).await?;
+    }
     let started = Instant::now();
     let mut last_report = Instant::now();
     let mut bytes = 0u64;
+    let mut edges = Edges::default();
     while let Some(chunk) = rx.recv().await {
         stdin.write_all(&chunk).await?;
+        edges.update(&chunk);
         bytes += chunk.len() as u64;
         if last_report.elapsed() >= PROGRESS_EVERY {
             last_report = Instant::now();
@@ -244,5 +303,5 @@ async fn feed(
             );
         }
     }
-    Ok(())
+    Ok(edges)
 }

@@ -10,14 +10,16 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Backup;
 use crate::config::DumpFormat;
 use crate::pg::conninfo::{self, Connection};
 use crate::pg::database::{self, DatabaseError};
-use crate::pg::stderr;
+use crate::pg::stderr::{self, StderrTail};
 use crate::pg::tools::{self, ToolError};
 use crate::pipeline::Summary;
+use crate::readback::plain::Edges;
 use crate::readback::{self, Client, Expect, ManifestError, ReadError};
 use crate::restore::{self, RestoreError};
 use crate::storage::{Storage, StorageError};
@@ -48,15 +50,11 @@ pub enum VerifyError {
     Database(#[from] DatabaseError),
     #[error(transparent)]
     Restore(#[from] RestoreError),
+    #[error("stopped by a signal")]
+    Cancelled,
     #[error("{key}: {problem}")]
     Structure { key: String, problem: String },
 }
-
-/// A plain dump begins and ends with these lines.
-const PLAIN_HEADER: &str = "-- PostgreSQL database dump";
-const PLAIN_FOOTER: &str = "-- PostgreSQL database dump complete";
-/// Bytes kept from each end of a plain dump to look for them.
-const EDGE: usize = 8192;
 
 /// Verifies `backup` in `storage`; with `restore_into`, also restores it into
 /// a scratch database on that server (created and dropped here).
@@ -64,6 +62,7 @@ pub async fn verify(
     storage: &dyn Storage,
     backup: &Backup,
     restore_into: Option<&Connection>,
+    cancel: &CancellationToken,
 ) -> Result<Verified, VerifyError> {
     let manifest = readback::manifest(storage, &backup.key)
         .await?
@@ -73,13 +72,16 @@ pub async fn verify(
     let (summary, restored) = match restore_into {
         Some(server) => {
             let (summary, counts) =
-                scratch_restore(storage, backup, &expect, &client, server).await?;
+                scratch_restore(storage, backup, &expect, &client, server, cancel).await?;
             (summary, Some(counts))
         }
-        None => (
-            check_structure(storage, backup, &expect, &client).await?,
-            None,
-        ),
+        None => {
+            let checked = tokio::select! {
+                checked = check_structure(storage, backup, &expect, &client) => checked?,
+                _ = cancel.cancelled() => return Err(VerifyError::Cancelled),
+            };
+            (checked, None)
+        }
     };
     Ok(Verified { summary, restored })
 }
@@ -92,6 +94,7 @@ async fn scratch_restore(
     expect: &Expect,
     client: &Client,
     server: &Connection,
+    cancel: &CancellationToken,
 ) -> Result<(Summary, (u64, u64)), VerifyError> {
     static N: AtomicU32 = AtomicU32::new(0);
     let name = format!(
@@ -107,7 +110,8 @@ async fn scratch_restore(
     database::create_database(&psql, &scratch).await?;
     tracing::info!(database = %name, "scratch database created");
     let result = async {
-        let summary = restore::apply(storage, backup, expect, client, &scratch, false).await?;
+        let summary =
+            restore::apply(storage, backup, expect, client, &scratch, false, cancel).await?;
         let counts = database::tables_and_rows(&psql, &scratch).await?;
         Ok::<_, VerifyError>((summary, counts))
     }
@@ -151,44 +155,35 @@ async fn check_structure(
     }
 }
 
-/// Drains the dump, keeping its first and last bytes; a problem, if any.
+/// Drains the dump, checking its first and last lines; a problem, if any.
 async fn plain_edges(mut rx: mpsc::Receiver<Bytes>) -> Option<String> {
-    let mut head = Vec::new();
-    let mut tail: Vec<u8> = Vec::new();
+    let mut edges = Edges::default();
     while let Some(chunk) = rx.recv().await {
-        if head.len() < EDGE {
-            let take = (EDGE - head.len()).min(chunk.len());
-            head.extend_from_slice(&chunk[..take]);
-        }
-        tail.extend_from_slice(&chunk);
-        if tail.len() > EDGE {
-            tail.drain(..tail.len() - EDGE);
-        }
+        edges.update(&chunk);
     }
-    if !String::from_utf8_lossy(&head).contains(PLAIN_HEADER) {
-        return Some("it does not begin like a pg_dump plain dump".into());
-    }
-    if !String::from_utf8_lossy(&tail).contains(PLAIN_FOOTER) {
-        return Some("it lacks pg_dump's completion marker: the dump is truncated".into());
-    }
-    None
+    edges.problem().map(str::to_string)
 }
 
 /// Feeds the archive to `pg_restore --list`, draining whatever it does not
-/// read; a problem, if any.
+/// read; its stdout and stderr are read all along, so a chatty client can
+/// never wedge the pipe. A problem, if any.
 async fn archive_listing(mut rx: mpsc::Receiver<Bytes>, tool: &std::path::Path) -> Option<String> {
-    let mut cmd = tokio::process::Command::new(tool);
+    let mut cmd = tools::plain_command(tool);
     cmd.arg("--list")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+        .stderr(Stdio::piped());
     let mut child = match cmd.spawn() {
         Ok(child) => child,
         Err(e) => return Some(format!("cannot run {}: {e}", tool.display())),
     };
     let mut stdin = child.stdin.take();
     let mut stdout = child.stdout.take().expect("stdout is piped");
+    let stderr = StderrTail::start(
+        child.stderr.take().expect("stderr is piped"),
+        "pg_restore",
+        String::new(),
+    );
     let listing = tokio::spawn(async move {
         let mut out = String::new();
         let _ = stdout.read_to_string(&mut out).await;
@@ -202,21 +197,22 @@ async fn archive_listing(mut rx: mpsc::Receiver<Bytes>, tool: &std::path::Path) 
         }
     }
     drop(stdin);
-    let out = child.wait_with_output().await;
+    let status = child.wait().await;
     let listing = listing.await.unwrap_or_default();
-    match out {
-        Ok(out)
-            if out.status.success()
+    let lines = stderr.finish().await;
+    match status {
+        Ok(status)
+            if status.success()
                 && listing
                     .lines()
                     .any(|l| !l.starts_with(';') && !l.trim().is_empty()) =>
         {
             None
         }
-        Ok(out) => Some(format!(
-            "pg_restore --list failed ({}): {}",
-            stderr::describe(out.status),
-            String::from_utf8_lossy(&out.stderr).trim()
+        Ok(status) => Some(format!(
+            "pg_restore --list failed ({}){}",
+            stderr::describe(status),
+            stderr::tail_text(&lines)
         )),
         Err(e) => Some(format!("pg_restore --list: {e}")),
     }

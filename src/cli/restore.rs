@@ -67,7 +67,9 @@ pub async fn restore(
     let Some(source) = open_storage(config, job, storage).await else {
         return 1;
     };
-    let result = crate::restore::restore(job, source.storage.as_ref(), &pick, &target, flags).await;
+    let cancel = crate::shutdown::on_signal("restore");
+    let result =
+        crate::restore::restore(job, source.storage.as_ref(), &pick, &target, flags, &cancel).await;
     match result {
         Ok(restored) => {
             println!(
@@ -132,9 +134,15 @@ pub async fn verify(
         tracing::error!(job = %job.name, "the job has no backup to verify");
         return EXIT_BACKUP_FAILED;
     }
+    let cancel = crate::shutdown::on_signal("verification");
     let mut bad = 0;
     for backup in &chosen {
-        match crate::verify::verify(source.storage.as_ref(), backup, server.as_ref()).await {
+        if cancel.is_cancelled() {
+            return EXIT_BACKUP_FAILED;
+        }
+        let verified =
+            crate::verify::verify(source.storage.as_ref(), backup, server.as_ref(), &cancel);
+        match verified.await {
             Ok(verified) => {
                 let restored = match verified.restored {
                     Some((tables, rows)) => format!(", restored {tables} tables, {rows} rows"),

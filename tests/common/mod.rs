@@ -4,6 +4,8 @@
 //! database and bucket, so tests run in parallel.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -203,6 +205,18 @@ pub async fn bucket(prefix: &str) -> String {
         .await
         .expect("create bucket");
     name
+}
+
+/// Puts one object.
+pub async fn put_object(bucket: &str, key: &str, body: Vec<u8>) {
+    s3_client()
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(body.into())
+        .send()
+        .await
+        .expect("put object");
 }
 
 /// Puts small objects at `keys`, 32 at a time.

@@ -1,0 +1,84 @@
+//! What proves a plain dump whole: pg_dump writes a header comment first
+//! and a completion comment last, so a dump cut short before it was
+//! compressed (which decompresses fine) lacks the last one.
+
+/// A plain dump begins and ends with these lines.
+const HEADER: &str = "-- PostgreSQL database dump";
+const FOOTER: &str = "-- PostgreSQL database dump complete";
+/// Bytes kept from each end of the dump to look for them.
+const EDGE: usize = 8192;
+
+/// Keeps the first and last bytes of a stream of chunks.
+#[derive(Debug, Default)]
+pub struct Edges {
+    head: Vec<u8>,
+    tail: Vec<u8>,
+}
+
+impl Edges {
+    pub fn update(&mut self, chunk: &[u8]) {
+        if self.head.len() < EDGE {
+            let take = (EDGE - self.head.len()).min(chunk.len());
+            self.head.extend_from_slice(&chunk[..take]);
+        }
+        let keep = chunk.len().min(EDGE);
+        self.tail.extend_from_slice(&chunk[chunk.len() - keep..]);
+        if self.tail.len() > EDGE {
+            self.tail.drain(..self.tail.len() - EDGE);
+        }
+    }
+
+    /// Why the stream seen so far is not a whole plain dump, if it is not.
+    pub fn problem(&self) -> Option<&'static str> {
+        if !String::from_utf8_lossy(&self.head).contains(HEADER) {
+            return Some("it does not begin like a pg_dump plain dump");
+        }
+        if !String::from_utf8_lossy(&self.tail).contains(FOOTER) {
+            return Some("it lacks pg_dump's completion marker: the dump is truncated");
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dump(rows: usize) -> Vec<u8> {
+        let mut text = String::from("--\n-- PostgreSQL database dump\n--\n\n");
+        for i in 0..rows {
+            text.push_str(&format!("{i}\tsome row data\n"));
+        }
+        text.push_str("\n--\n-- PostgreSQL database dump complete\n--\n\n");
+        text.into_bytes()
+    }
+
+    fn edges_of(data: &[u8], chunk: usize) -> Edges {
+        let mut edges = Edges::default();
+        for piece in data.chunks(chunk) {
+            edges.update(piece);
+        }
+        edges
+    }
+
+    #[test]
+    fn a_whole_dump_passes_in_any_chunking() {
+        let data = dump(10_000);
+        for chunk in [1, 7, 4096, 8192, 100_000, data.len()] {
+            assert_eq!(edges_of(&data, chunk).problem(), None, "chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn a_dump_cut_anywhere_before_its_end_fails() {
+        let data = dump(10_000);
+        for cut in [10, data.len() / 2, data.len() - 20] {
+            let problem = edges_of(&data[..cut], 4096).problem();
+            assert!(problem.is_some(), "cut at {cut}");
+        }
+        assert_eq!(
+            edges_of(&data[30..], 4096).problem(),
+            Some("it does not begin like a pg_dump plain dump")
+        );
+    }
+}

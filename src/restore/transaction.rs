@@ -1,0 +1,71 @@
+//! The transaction a plain dump is restored in. keepsake, not psql, opens
+//! and commits it: psql runs without `--single-transaction` (which commits
+//! whatever it has read when its input ends), keepsake sends `BEGIN` first
+//! and `COMMIT` only after the whole object proved sound. If keepsake dies
+//! before that, psql sees the end of its input with the transaction open,
+//! exits, and the server rolls everything back.
+//!
+//! A dump could still commit on its own: pg_dump wraps large objects in
+//! `BEGIN;`/`COMMIT;` in plain dumps. A deferred constraint trigger on a
+//! temporary table makes every commit fail unless keepsake set
+//! `keepsake.restore_complete` just before its own `COMMIT`, so such a dump
+//! is rolled back and refused instead of committed by halves.
+
+/// The message the guard raises; found in psql's stderr, it explains the
+/// failure.
+pub const EARLY_COMMIT: &str = "keepsake: the dump tried to commit before its end";
+
+/// What keepsake sends before the dump: the transaction, its guard and, for
+/// `--clean`, the statements that drop the target's objects.
+pub fn begin(clean: bool) -> String {
+    let mut sql = format!(
+        "\\set ON_ERROR_STOP 1\n\
+         BEGIN;\n\
+         CREATE FUNCTION pg_temp.keepsake_guard() RETURNS trigger LANGUAGE plpgsql AS $keepsake$\n\
+         BEGIN\n\
+           IF current_setting('keepsake.restore_complete', true) IS DISTINCT FROM 'yes' THEN\n\
+             RAISE EXCEPTION '{EARLY_COMMIT}';\n\
+           END IF;\n\
+           RETURN NULL;\n\
+         END $keepsake$;\n\
+         CREATE TEMPORARY TABLE keepsake_guard (armed boolean) ON COMMIT DROP;\n\
+         CREATE CONSTRAINT TRIGGER keepsake_guard AFTER INSERT ON pg_temp.keepsake_guard \
+           DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE PROCEDURE pg_temp.keepsake_guard();\n\
+         INSERT INTO pg_temp.keepsake_guard VALUES (true);\n"
+    );
+    if clean {
+        sql.push_str(&crate::pg::database::clean_sql());
+    }
+    sql
+}
+
+/// What keepsake sends after the dump, once it proved whole and sound. The
+/// newline first ends a last line the dump may have left open.
+pub const COMMIT: &str = "\nSET LOCAL keepsake.restore_complete = 'yes';\nCOMMIT;\n";
+
+/// Whether psql's last lines say the guard stopped an early commit.
+pub fn committed_early(stderr: &[String]) -> bool {
+    stderr.iter().any(|line| line.contains(EARLY_COMMIT))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_transaction_opens_before_the_clean_statements() {
+        let sql = begin(true);
+        let begin_at = sql.find("BEGIN;").unwrap();
+        let drop_at = sql.find("DROP SCHEMA").unwrap();
+        assert!(begin_at < drop_at);
+        assert!(sql.starts_with("\\set ON_ERROR_STOP 1\n"));
+        assert!(!begin(false).contains("DROP SCHEMA"));
+    }
+
+    #[test]
+    fn only_the_final_statements_mark_the_restore_complete() {
+        assert!(!begin(true).contains("= 'yes'"));
+        assert!(COMMIT.contains("keepsake.restore_complete = 'yes'"));
+        assert!(COMMIT.trim_end().ends_with("COMMIT;"));
+    }
+}

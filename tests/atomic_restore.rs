@@ -1,0 +1,229 @@
+//! A restore is all or nothing, whatever ends it: keepsake killed mid-stream
+//! (SIGKILL, or SIGTERM which it handles), a backup without a manifest whose
+//! dump was cut short before compression, a plain dump that would commit on
+//! its own. In every case the target keeps exactly what it held.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::proxy::{Fault, Proxy};
+use common::*;
+
+/// A database whose contents a failed restore must leave alone.
+fn precious_target(prefix: &str) -> (String, String) {
+    let name = create_db(prefix);
+    psql(
+        &name,
+        "CREATE TABLE precious (id int PRIMARY KEY, note text);
+         INSERT INTO precious SELECT g, 'row ' || g FROM generate_series(1, 500) g;",
+    );
+    let before = fingerprint(&name);
+    (name, before)
+}
+
+fn config_file(dir: &std::path::Path, text: &str) -> std::path::PathBuf {
+    let path = dir.join("keepsake.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Polls `check` until it holds; panics with `what` after 30 s.
+fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Whether another session holds an exclusive lock in `db`: the restore's
+/// transaction has dropped the old objects (uncommitted).
+fn restore_has_dropped_objects(db: &str) -> bool {
+    psql(
+        "postgres",
+        &format!(
+            "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+             WHERE d.datname = '{db}' AND l.mode = 'AccessExclusiveLock' AND l.granted"
+        ),
+    ) != "0"
+}
+
+fn sessions_on(db: &str) -> u32 {
+    psql(
+        "postgres",
+        &format!("SELECT count(*) FROM pg_stat_activity WHERE datname = '{db}'"),
+    )
+    .parse()
+    .unwrap()
+}
+
+/// Backs up a bulky database in `format` and starts `restore --clean` of it
+/// into a target with data, through a proxy that passes on only the first
+/// MiB of the backup and then stalls; returns once the restore's
+/// transaction has dropped the target's objects.
+async fn restore_stalled_mid_stream(format: &str) -> (Child, String, String) {
+    let db = sample_db(&format!("kill-{format}"));
+    add_bulk(&db, 300_000);
+    let bucket = bucket("kill").await;
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!("format = \"{format}\"");
+    let config = config_file(dir.path(), &toml_job(&db_url(&db), &bucket, &extra));
+    let mut cmd = keepsake(None);
+    cmd.arg("-c").arg(&config).arg("backup");
+    let (code, _, stderr) = run(cmd);
+    assert_eq!(code, 0, "{stderr}");
+
+    let proxy = Proxy::start().await;
+    proxy.inject("GET", "/prod/shop/", 1, Fault::Stall(1 << 20));
+    let through = toml_job(&db_url(&db), &bucket, &extra).replace(&s3_url(), &proxy.url);
+    let config = config_file(dir.path(), &through);
+    let (target, before) = precious_target(&format!("kill-target-{format}"));
+    let mut cmd = keepsake(None);
+    cmd.arg("-c")
+        .arg(&config)
+        .args(["restore", "--job", "shop", "--latest", "--clean", "--to"])
+        .arg(db_url(&target))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let watched = target.clone();
+    tokio::task::spawn_blocking(move || {
+        wait_for("the restore to drop the target's objects", || {
+            restore_has_dropped_objects(&watched)
+        })
+    })
+    .await
+    .unwrap();
+    assert_eq!(proxy.injected(), 1, "the download stalled");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "keepsake is still restoring when it is killed"
+    );
+    std::mem::forget(dir);
+    (child, target, before)
+}
+
+fn kill(child: &Child, signal: &str) {
+    let status = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// After keepsake is gone, the restore's session ends and its transaction
+/// is rolled back: the target holds what it held.
+fn assert_untouched(target: &str, before: &str) {
+    wait_for("the restore's session to end", || sessions_on(target) == 0);
+    assert_eq!(fingerprint(target), before, "the target changed");
+}
+
+#[tokio::test]
+async fn sigkill_mid_restore_of_a_plain_dump_leaves_the_target_as_it_was() {
+    let (mut child, target, before) = restore_stalled_mid_stream("plain").await;
+    kill(&child, "-KILL");
+    child.wait().unwrap();
+    assert_untouched(&target, &before);
+}
+
+#[tokio::test]
+async fn sigkill_mid_restore_of_an_archive_leaves_the_target_as_it_was() {
+    let (mut child, target, before) = restore_stalled_mid_stream("custom").await;
+    kill(&child, "-KILL");
+    child.wait().unwrap();
+    assert_untouched(&target, &before);
+}
+
+#[tokio::test]
+async fn sigterm_mid_restore_stops_the_client_and_fails() {
+    let (child, target, before) = restore_stalled_mid_stream("plain").await;
+    kill(&child, "-TERM");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("aborting the restore"), "{stderr}");
+    assert!(stderr.contains("nothing was restored"), "{stderr}");
+    assert_untouched(&target, &before);
+}
+
+/// A plain dump of `db`, as pg_dump wrote it.
+fn plain_dump(db: &str) -> String {
+    let out = Command::new(real_pg_dump())
+        .args(["--dbname", &db_url(db)])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
+#[tokio::test]
+async fn a_dump_cut_short_before_compression_is_refused_without_a_manifest() {
+    let db = sample_db("cut");
+    add_bulk(&db, 20_000);
+    let dump = plain_dump(&db);
+    let cut = dump[..dump.len() / 2].rfind('\n').unwrap() + 1;
+    let bucket = bucket("cut").await;
+    // The replaced tool's name, which never had a manifest.
+    let key = "old/postgres-backup-2026-01-01_03-00-00.sql.gz";
+    put_object(&bucket, key, gzip(&dump.as_bytes()[..cut])).await;
+    let (target, before) = precious_target("cut-target");
+
+    let mut cmd = keepsake(None);
+    seed_env(&mut cmd, &db_url(&db), &bucket, "old");
+    cmd.args(["restore", "--job", "default", "--latest", "--clean", "--to"])
+        .arg(db_url(&target));
+    let (code, _, stderr) = run(cmd);
+    assert_eq!(code, 4, "{stderr}");
+    assert!(stderr.contains("completion marker"), "{stderr}");
+    assert!(stderr.contains(key), "{stderr}");
+    assert_untouched(&target, &before);
+
+    // The whole dump, under a newer name, restores.
+    let whole = "old/postgres-backup-2026-01-02_03-00-00.sql.gz";
+    put_object(&bucket, whole, gzip(dump.as_bytes())).await;
+    let mut cmd = keepsake(None);
+    seed_env(&mut cmd, &db_url(&db), &bucket, "old");
+    cmd.args(["restore", "--job", "default", "--latest", "--clean", "--to"])
+        .arg(db_url(&target));
+    let (code, stdout, stderr) = run(cmd);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains(whole), "{stdout}");
+    assert_eq!(fingerprint(&target), fingerprint(&db));
+}
+
+#[tokio::test]
+async fn a_plain_dump_that_commits_on_its_own_is_refused_and_rolled_back() {
+    let db = sample_db("lobs");
+    psql(&db, "SELECT lo_from_bytea(0, '\\xdeadbeef'::bytea);");
+    let bucket = bucket("lobs").await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(
+        dir.path(),
+        &toml_job(&db_url(&db), &bucket, "format = \"plain\""),
+    );
+    let mut cmd = keepsake(None);
+    cmd.arg("-c").arg(&config).arg("backup");
+    let (code, _, stderr) = run(cmd);
+    assert_eq!(code, 0, "{stderr}");
+    let (target, before) = precious_target("lobs-target");
+    let mut cmd = keepsake(None);
+    cmd.arg("-c")
+        .arg(&config)
+        .args(["restore", "--job", "shop", "--latest", "--clean", "--to"])
+        .arg(db_url(&target));
+    let (code, _, stderr) = run(cmd);
+    assert_eq!(code, 4, "{stderr}");
+    assert!(stderr.contains("commits on its own"), "{stderr}");
+    assert_untouched(&target, &before);
+    let objects = psql(&target, "SELECT count(*) FROM pg_largeobject_metadata");
+    assert_eq!(objects, "0");
+}
