@@ -102,11 +102,43 @@ pub fn trigger(run: &ScheduledJob) {
         tracing::warn!(job = %name, "the previous backup is still running; this run is skipped");
         return;
     }
-    let run = run.clone();
-    let tracker = run.shared.tracker.clone();
+    let owned = run.clone();
+    let work = async move { execute(&owned).await };
+    spawn_run(&run.shared.tracker, Arc::clone(&run.running), name, work);
+}
+
+/// Clears a job's "running" flag however its run ends.
+struct Running(Arc<AtomicBool>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Runs `work` as the job's run, tracked for shutdown; a panic in it is
+/// reported as the run's failure, and the job's slot is freed whatever
+/// happens, so its next run is never skipped.
+fn spawn_run(
+    tracker: &TaskTracker,
+    running: Arc<AtomicBool>,
+    job: &str,
+    work: impl Future<Output = ()> + Send + 'static,
+) {
+    let job = job.to_string();
     tracker.spawn(async move {
-        execute(&run).await;
-        run.running.store(false, Ordering::SeqCst);
+        let _running = Running(running);
+        if let Err(e) = tokio::spawn(work).await
+            && e.is_panic()
+        {
+            let panic = e.into_panic();
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            tracing::error!(job = %job, error = %message, "backup failed: keepsake panicked (please report it); the job runs again at its next time");
+        }
     });
 }
 
@@ -178,6 +210,18 @@ mod tests {
         }
         assert_eq!(fired[3].strftime("%F %:z").to_string(), "2026-10-24 +02:00");
         assert_eq!(fired[4].strftime("%F %:z").to_string(), "2026-10-25 +01:00");
+    }
+
+    #[tokio::test]
+    async fn a_panicking_run_is_reported_and_frees_the_jobs_slot() {
+        let tracker = TaskTracker::new();
+        let running = Arc::new(AtomicBool::new(true));
+        spawn_run(&tracker, Arc::clone(&running), "shop", async {
+            panic!("boom");
+        });
+        tracker.close();
+        tracker.wait().await;
+        assert!(!running.load(Ordering::SeqCst));
     }
 
     #[tokio::test(start_paused = true)]
