@@ -7,23 +7,24 @@
 //!   if it fully succeeded, its verification and retention;
 //! - [`store`]: the part after pg_dump started, for any dump and storage.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use tokio::io::AsyncRead;
 use tokio::sync::mpsc;
 use tokio_util::io::SyncIoBridge;
 use tokio_util::sync::CancellationToken;
 
-use crate::catalog::{self, Backup};
+use crate::catalog::{self, Backup, State};
 use crate::config::JobConfig;
 use crate::manifest::{MANIFEST_VERSION, Manifest};
 use crate::naming::{self, BackupName};
 use crate::pg::dump::{DumpError, DumpProcess, PgDump};
 use crate::pg::tools::{self, PgVersion, ToolError};
 use crate::pipeline::{self, ChunkSink, Summary, Tally};
-use crate::storage::{NamedStorage, StorageError, Upload};
+use crate::storage::{ErrorKind, NamedStorage, Storage, StorageError, Upload};
 
 /// Chunks buffered between the compressor and the uploads.
 const CHANNEL_DEPTH: usize = 4;
@@ -53,6 +54,19 @@ pub enum BackupError {
     Cancelled,
     #[error("the new backup failed verification: {0}")]
     Verify(#[from] crate::verify::VerifyError),
+    #[error("stored in {}, but not in {}", .stored.join(", "), describe_failures(.failures))]
+    Partly {
+        stored: Vec<String>,
+        failures: Vec<CopyFailure>,
+    },
+}
+
+fn describe_failures(failures: &[CopyFailure]) -> String {
+    failures
+        .iter()
+        .map(|f| format!("{} ({})", f.storage, f.error))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// One stored copy of a new backup.
@@ -63,10 +77,19 @@ pub struct StoredCopy {
     pub backup: Backup,
 }
 
-/// What a successful backup produced.
-#[derive(Debug, Clone)]
+/// A storage that did not get its copy of a new backup.
+#[derive(Debug)]
+pub struct CopyFailure {
+    pub storage: String,
+    pub error: StorageError,
+}
+
+/// What a backup produced: stored in at least one storage.
+#[derive(Debug)]
 pub struct Outcome {
     pub copies: Vec<StoredCopy>,
+    /// The storages that failed; the run is a failure if any did.
+    pub failures: Vec<CopyFailure>,
     pub summary: Summary,
     pub duration_ms: u128,
 }
@@ -120,17 +143,50 @@ async fn free_name(
     Err(BackupError::NoFreeKey(first))
 }
 
-/// Hashes every chunk and streams it to every upload; stops at the first
-/// failure.
+/// A unique id for one run, recorded with every object it writes.
+fn run_id() -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{}-{}-{}",
+        std::process::id(),
+        Timestamp::now().as_nanosecond(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// One storage's copy while the dump streams: its upload until it fails.
+struct Copy {
+    upload: Option<Box<dyn Upload>>,
+    failed: Option<StorageError>,
+}
+
+/// Hashes every chunk and streams it to every upload that has not failed:
+/// a failing storage is aborted and the others go on. Fails only when
+/// every storage has.
 async fn forward(
+    job: &JobConfig,
+    storages: &[NamedStorage],
     mut rx: mpsc::Receiver<Bytes>,
-    uploads: &mut [Box<dyn Upload>],
+    copies: &mut [Copy],
     tally: &mut Tally,
 ) -> Result<(), StorageError> {
     while let Some(chunk) = rx.recv().await {
         tally.update(&chunk);
-        for upload in uploads.iter_mut() {
-            upload.write(chunk.clone()).await?;
+        for (copy, s) in copies.iter_mut().zip(storages) {
+            let Some(upload) = copy.upload.as_mut() else {
+                continue;
+            };
+            if let Err(e) = upload.write(chunk.clone()).await {
+                tracing::error!(job = %job.name, storage = %s.name, error = %e, "storing the backup failed; the other storages go on");
+                if let Some(upload) = copy.upload.take() {
+                    upload.abort().await;
+                }
+                copy.failed = Some(e);
+            }
+        }
+        if copies.iter().all(|c| c.upload.is_none()) {
+            let first = copies.iter_mut().find_map(|c| c.failed.take());
+            return Err(first.expect("every copy failed"));
         }
     }
     Ok(())
@@ -185,8 +241,9 @@ pub async fn back_up(
 }
 
 /// Names the backup, starts the dump with `start`, streams it through the
-/// pipeline to every storage and commits each copy with its manifest; on
-/// any failure, aborts every upload and stores nothing.
+/// pipeline to every storage and commits each copy with its manifest. A
+/// failing dump stores nothing anywhere; a failing storage loses only its
+/// own copy (see [`Outcome::failures`]).
 pub async fn store(
     job: &JobConfig,
     storages: &[NamedStorage],
@@ -206,10 +263,14 @@ pub async fn store(
         output,
         mut process,
     } = start()?;
-    let mut uploads: Vec<Box<dyn Upload>> = storages
+    let run = run_id();
+    let mut copies: Vec<Copy> = storages
         .iter()
         .zip(&keys)
-        .map(|(s, k)| s.storage.begin_upload(k))
+        .map(|(s, k)| Copy {
+            upload: Some(s.storage.begin_upload(k, &run)),
+            failed: None,
+        })
         .collect();
     let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
     let compression = job.compression;
@@ -220,7 +281,7 @@ pub async fn store(
 
     let mut tally = Tally::default();
     let streamed = unless_cancelled(cancel, async {
-        forward(rx, &mut uploads, &mut tally)
+        forward(job, storages, rx, &mut copies, &mut tally)
             .await
             .map_err(BackupError::Storage)
     })
@@ -244,16 +305,26 @@ pub async fn store(
     let summary = match verdict(streamed, staged, exited, tally) {
         Ok(summary) => summary,
         Err(e) => {
-            for upload in uploads {
+            for upload in copies.iter_mut().filter_map(|c| c.upload.take()) {
                 upload.abort().await;
             }
             return Err(e);
         }
     };
-    let copies = commit(
-        job, storages, &keys, &name, uploads, &summary, versions, now,
-    )
-    .await?;
+    let committed = Commit {
+        job,
+        name: &name,
+        summary: &summary,
+        versions,
+        started: now,
+        run: &run,
+    };
+    let (stored, failures) = committed.all(storages, &keys, copies).await;
+    if stored.is_empty() {
+        let first = failures.into_iter().next().expect("no copy and no failure");
+        return Err(BackupError::Storage(first.error));
+    }
+    let copies = stored;
     let duration_ms = started.elapsed().as_millis();
     for copy in &copies {
         tracing::info!(
@@ -272,6 +343,7 @@ pub async fn store(
     }
     Ok(Outcome {
         copies,
+        failures,
         summary,
         duration_ms,
     })
@@ -302,49 +374,87 @@ fn verdict(
     })
 }
 
-/// A job's whole run: the backup, then, only if it fully succeeded, its
-/// verification (when configured) and retention in every storage it was
-/// written to.
+/// A job's whole run: the backup, then its verification (when
+/// configured), the removal of dead runs' leftovers and retention, in
+/// every storage the backup was written to. A storage that failed makes
+/// the run a failure, after the others were tidied. Cancellation stops
+/// every step.
 pub async fn back_up_verify_prune(
     job: &JobConfig,
     storages: &[NamedStorage],
     now: Timestamp,
     cancel: &CancellationToken,
 ) -> Result<Outcome, BackupError> {
-    let outcome = back_up(job, storages, now, cancel).await?;
+    let mut outcome = back_up(job, storages, now, cancel).await?;
+    let stored: Vec<(&NamedStorage, &StoredCopy)> = outcome
+        .copies
+        .iter()
+        .filter_map(|c| Some((storages.iter().find(|s| s.name == c.storage)?, c)))
+        .collect();
     if job.verify_after_backup {
-        verify_copies(job, storages, &outcome, cancel).await?;
+        verify_copies(job, &stored, cancel).await?;
     }
-    if job.retention.has_rules() {
-        for s in storages {
-            match crate::prune::prune(job, &s.name, s.storage.as_ref(), Timestamp::now(), false)
-                .await
-            {
-                Ok(pruned) => tracing::info!(
-                    job = %job.name,
-                    storage = %s.name,
-                    kept = pruned.kept(),
-                    deleted = pruned.deleted,
-                    failed = pruned.failed,
-                    "retention applied"
-                ),
-                Err(e) => {
-                    tracing::error!(job = %job.name, storage = %s.name, error = %e, "retention could not list the backups")
-                }
-            }
-        }
+    for (s, copy) in &stored {
+        unless_cancelled(cancel, async {
+            tidy(job, s, &copy.backup.key).await;
+            Ok(())
+        })
+        .await?;
+    }
+    if !outcome.failures.is_empty() {
+        return Err(BackupError::Partly {
+            stored: outcome.copies.iter().map(|c| c.storage.clone()).collect(),
+            failures: std::mem::take(&mut outcome.failures),
+        });
     }
     Ok(outcome)
+}
+
+/// How old a dead run's leftovers must be to be removed.
+pub fn abandoned_after(_job: &JobConfig) -> SignedDuration {
+    SignedDuration::try_from(crate::config::defaults::ABANDONED_UPLOAD_AFTER)
+        .unwrap_or(SignedDuration::MAX)
+}
+
+/// After a backup to `s` as `just_taken`: removes dead runs' leftovers,
+/// then applies retention (if the job has rules); failures are logged.
+async fn tidy(job: &JobConfig, s: &NamedStorage, just_taken: &str) {
+    let storage = s.storage.as_ref();
+    let abandoned_after = abandoned_after(job);
+    let now = Timestamp::now();
+    if let Err(e) = crate::leftovers::remove(job, &s.name, storage, now, abandoned_after).await {
+        tracing::error!(job = %job.name, storage = %s.name, error = %e, "cannot look for leftovers of stopped runs");
+    }
+    if !job.retention.has_rules() {
+        return;
+    }
+    let when = crate::prune::When {
+        now,
+        just_taken: Some(just_taken),
+        abandoned_after,
+    };
+    match crate::prune::prune(job, &s.name, storage, when, false).await {
+        Ok(pruned) => tracing::info!(
+            job = %job.name,
+            storage = %s.name,
+            kept = pruned.kept(),
+            deleted = pruned.deleted,
+            failed = pruned.failed,
+            "retention applied"
+        ),
+        Err(e) => {
+            tracing::error!(job = %job.name, storage = %s.name, error = %e, "retention could not list the backups")
+        }
+    }
 }
 
 /// Verifies the copies a backup just wrote; logged like a backup.
 async fn verify_copies(
     job: &JobConfig,
-    storages: &[NamedStorage],
-    outcome: &Outcome,
+    stored: &[(&NamedStorage, &StoredCopy)],
     cancel: &CancellationToken,
 ) -> Result<(), BackupError> {
-    for (s, copy) in storages.iter().zip(&outcome.copies) {
+    for (s, copy) in stored {
         let result = crate::verify::verify(
             s.storage.as_ref(),
             &copy.backup,
@@ -370,68 +480,123 @@ async fn verify_copies(
     Ok(())
 }
 
-/// Completes every upload, then writes its manifest. A copy whose manifest
-/// cannot be written is removed: a backup is its data and its manifest.
-#[allow(clippy::too_many_arguments)]
-async fn commit(
-    job: &JobConfig,
-    storages: &[NamedStorage],
-    keys: &[String],
-    name: &BackupName,
-    uploads: Vec<Box<dyn Upload>>,
-    summary: &Summary,
+/// What every copy of one backup is committed with.
+struct Commit<'a> {
+    job: &'a JobConfig,
+    name: &'a BackupName,
+    summary: &'a Summary,
     versions: Versions,
     started: Timestamp,
-) -> Result<Vec<StoredCopy>, BackupError> {
-    let mut copies = Vec::new();
-    let mut first_error = None;
-    for ((s, key), upload) in storages.iter().zip(keys).zip(uploads) {
-        let manifest = Manifest {
-            manifest_version: MANIFEST_VERSION,
-            job: job.name.clone(),
-            key: key.clone(),
-            started_at: started.to_string(),
-            finished_at: Timestamp::now().to_string(),
-            format: job.format,
-            compression: job.compression.kind,
-            size: summary.stored_bytes,
-            raw_size: summary.raw_bytes,
-            sha256: summary.sha256.clone(),
-            server_version: versions.server.full(),
-            pg_dump_version: versions.pg_dump.full(),
-            keepsake_version: env!("CARGO_PKG_VERSION").to_string(),
-        };
-        let result = async {
-            upload.finish().await?;
-            let body = Bytes::from(manifest.to_json());
-            if let Err(e) = s.storage.put(&naming::manifest_key(key), body).await {
-                if let Err(cleanup) = s.storage.delete(key).await {
-                    tracing::error!(key = %key, error = %cleanup, "cannot remove a backup whose manifest failed");
-                }
-                return Err(e);
+    run: &'a str,
+}
+
+impl Commit<'_> {
+    /// Commits every copy still uploading; the stored ones and the
+    /// failures (including those of the stream).
+    async fn all(
+        &self,
+        storages: &[NamedStorage],
+        keys: &[String],
+        copies: Vec<Copy>,
+    ) -> (Vec<StoredCopy>, Vec<CopyFailure>) {
+        let mut stored = Vec::new();
+        let mut failures = Vec::new();
+        for ((s, key), copy) in storages.iter().zip(keys).zip(copies) {
+            let result = match (copy.upload, copy.failed) {
+                (_, Some(e)) => Err(e),
+                (Some(upload), None) => self.one(s, key, upload).await,
+                (None, None) => unreachable!("a copy without upload has failed"),
+            };
+            match result {
+                Ok(()) => stored.push(StoredCopy {
+                    storage: s.name.clone(),
+                    backup: Backup {
+                        key: key.clone(),
+                        name: self.name.clone(),
+                        size: self.summary.stored_bytes,
+                        state: State::Complete,
+                    },
+                }),
+                Err(error) => failures.push(CopyFailure {
+                    storage: s.name.clone(),
+                    error,
+                }),
             }
-            Ok(())
         }
-        .await;
-        match result {
-            Ok(()) => copies.push(StoredCopy {
-                storage: s.name.clone(),
-                backup: Backup {
-                    key: key.clone(),
-                    name: name.clone(),
-                    size: summary.stored_bytes,
-                    complete: true,
-                },
-            }),
-            Err(e) => {
-                tracing::error!(job = %job.name, storage = %s.name, error = %e, "storing the backup failed");
-                first_error.get_or_insert(e);
+        (stored, failures)
+    }
+
+    /// Claims the key by writing the manifest (a conditional PutObject,
+    /// which stores honour more widely than a conditional
+    /// CompleteMultipartUpload), then completes the upload: a key another
+    /// writer holds is never replaced, and a backup is its data and its
+    /// manifest. On failure it removes what this run may have left (a
+    /// request the store applied but whose answer was lost), nothing else.
+    async fn one(
+        &self,
+        s: &NamedStorage,
+        key: &str,
+        upload: Box<dyn Upload>,
+    ) -> Result<(), StorageError> {
+        let job = self.job;
+        let storage = s.storage.as_ref();
+        let manifest_key = naming::manifest_key(key);
+        let body = Bytes::from(self.manifest(key).to_json());
+        if let Err(e) = storage.put(&manifest_key, body, self.run).await {
+            tracing::error!(job = %job.name, storage = %s.name, error = %e, "writing the manifest failed; nothing is stored");
+            upload.abort().await;
+            if e.kind != ErrorKind::AlreadyExists {
+                remove_if_ours(storage, &manifest_key, self.run).await;
             }
+            return Err(e);
+        }
+        if let Err(e) = upload.finish().await {
+            tracing::error!(job = %job.name, storage = %s.name, error = %e, "storing the backup failed");
+            if e.kind != ErrorKind::AlreadyExists {
+                remove_if_ours(storage, key, self.run).await;
+            }
+            if let Err(cleanup) = storage.delete(&manifest_key).await {
+                tracing::error!(key = %manifest_key, error = %cleanup, "cannot remove the manifest of a failed backup; it is removed as a leftover later");
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn manifest(&self, key: &str) -> Manifest {
+        Manifest {
+            manifest_version: MANIFEST_VERSION,
+            job: self.job.name.clone(),
+            key: key.to_string(),
+            started_at: self.started.to_string(),
+            finished_at: Timestamp::now().to_string(),
+            format: self.job.format,
+            compression: self.job.compression.kind,
+            size: self.summary.stored_bytes,
+            raw_size: self.summary.raw_bytes,
+            sha256: self.summary.sha256.clone(),
+            server_version: self.versions.server.full(),
+            pg_dump_version: self.versions.pg_dump.full(),
+            keepsake_version: env!("CARGO_PKG_VERSION").to_string(),
         }
     }
-    match first_error {
-        Some(e) => Err(BackupError::Storage(e)),
-        None => Ok(copies),
+}
+
+/// Removes `key` if this run wrote it; anything else there is left alone.
+async fn remove_if_ours(storage: &dyn Storage, key: &str, run: &str) {
+    match storage.written_by(key).await {
+        Ok(Some(writer)) if writer == run => match storage.delete(key).await {
+            Ok(()) => {
+                tracing::warn!(storage = %storage.describe(), key, "removed what the failed request stored anyway")
+            }
+            Err(e) => {
+                tracing::error!(key, error = %e, "cannot remove what the failed request stored; it is listed as incomplete")
+            }
+        },
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(key, error = %e, "cannot check whether the failed request stored anything")
+        }
     }
 }
 

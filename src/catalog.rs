@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
 
-use crate::config::JobConfig;
+use crate::config::{JobConfig, Naming};
 use crate::naming::{self, BackupName, Layout};
 use crate::storage::{Storage, StorageError};
 
@@ -20,8 +20,31 @@ pub struct Backup {
     pub name: BackupName,
     /// Bytes stored.
     pub size: u64,
-    /// Its manifest (with the SHA-256) exists.
-    pub complete: bool,
+    pub state: State,
+}
+
+/// Whether a listed backup is one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Its manifest (with the SHA-256) exists: keepsake finished it.
+    Complete,
+    /// A backup of the tool keepsake replaces: the legacy name, no
+    /// manifest, older than every backup with one.
+    Legacy,
+    /// No manifest where keepsake writes one: a run that failed after the
+    /// object landed. Not a backup; removed once abandoned.
+    Incomplete,
+}
+
+impl Backup {
+    /// Whether it counts as a backup: restorable, picked, kept by rules.
+    pub fn usable(&self) -> bool {
+        self.state != State::Incomplete
+    }
+
+    pub fn has_manifest(&self) -> bool {
+        self.state == State::Complete
+    }
 }
 
 /// Why no backup could be picked.
@@ -54,19 +77,42 @@ pub async fn backups(job: &JobConfig, storage: &dyn Storage) -> Result<Vec<Backu
     let layout = layout(job, storage);
     let objects = storage.list(&layout.dir()).await?;
     let keys: BTreeSet<&str> = objects.iter().map(|o| o.key.as_str()).collect();
-    let mut out: Vec<Backup> = objects
+    let listed = objects.iter().filter_map(|o| {
+        let manifest = keys.contains(naming::manifest_key(&o.key).as_str());
+        Some((o.key.clone(), layout.parse(&o.key)?, o.size, manifest))
+    });
+    Ok(classify(listed.collect(), job.naming))
+}
+
+/// Gives each listed object (key, name, size, has a manifest) its state,
+/// newest first. Only under the legacy naming can an object without a
+/// manifest be a backup: one of the replaced tool's, older than the first
+/// backup keepsake finished.
+pub fn classify(listed: Vec<(String, BackupName, u64, bool)>, naming: Naming) -> Vec<Backup> {
+    let first_finished = listed
         .iter()
-        .filter_map(|o| {
-            Some(Backup {
-                key: o.key.clone(),
-                name: layout.parse(&o.key)?,
-                size: o.size,
-                complete: keys.contains(naming::manifest_key(&o.key).as_str()),
-            })
+        .filter(|(_, _, _, manifest)| *manifest)
+        .map(|(_, name, _, _)| name.at)
+        .min();
+    let mut out: Vec<Backup> = listed
+        .into_iter()
+        .map(|(key, name, size, manifest)| {
+            let legacy = naming == Naming::Legacy && first_finished.is_none_or(|t| name.at < t);
+            let state = match (manifest, legacy) {
+                (true, _) => State::Complete,
+                (false, true) => State::Legacy,
+                (false, false) => State::Incomplete,
+            };
+            Backup {
+                key,
+                name,
+                size,
+                state,
+            }
         })
         .collect();
     newest_first(&mut out);
-    Ok(out)
+    out
 }
 
 /// Sorts newest first; in one second, the later sequence number first.
@@ -96,18 +142,21 @@ pub fn parse_time(text: &str) -> Result<Timestamp, PickError> {
         .ok_or_else(|| PickError::BadTime(text.to_string()))
 }
 
-/// Picks from `backups` (newest first). Backups with a manifest are
-/// preferred; only when none has one (backups of the tool keepsake
-/// replaces) are the others considered.
-pub fn pick<'a>(backups: &'a [Backup], pick: &Pick) -> Result<&'a Backup, PickError> {
+/// Picks from `backups` (newest first) at `now`. `--latest` and `--at`
+/// see only usable backups taken before `now` (one dated in the future
+/// came from a host with a wrong clock); `--key` may name any object.
+pub fn pick<'a>(
+    backups: &'a [Backup],
+    pick: &Pick,
+    now: Timestamp,
+) -> Result<&'a Backup, PickError> {
     if let Pick::Key(key) = pick {
         return backups
             .iter()
             .find(|b| &b.key == key)
             .ok_or_else(|| PickError::NoSuchKey(key.clone()));
     }
-    let any_complete = backups.iter().any(|b| b.complete);
-    let mut candidates = backups.iter().filter(|b| b.complete || !any_complete);
+    let mut candidates = backups.iter().filter(|b| b.usable() && b.name.at <= now);
     match pick {
         Pick::Latest => candidates.next().ok_or(PickError::NoBackup),
         Pick::At(t) => candidates
@@ -123,68 +172,173 @@ mod tests {
 
     use crate::config::{CompressionKind, DumpFormat};
 
-    fn backup(at: &str, complete: bool) -> Backup {
-        Backup {
-            key: format!("k-{at}"),
-            name: BackupName {
-                at: at.parse().unwrap(),
-                seq: 0,
-                format: DumpFormat::Plain,
-                compression: CompressionKind::Gzip,
-            },
-            size: 1,
-            complete,
+    fn name(at: &str, seq: u32) -> BackupName {
+        BackupName {
+            at: at.parse().unwrap(),
+            seq,
+            format: DumpFormat::Plain,
+            compression: CompressionKind::Gzip,
         }
     }
 
+    /// Listed objects: (time, same-second sequence, has a manifest).
+    fn listed(objects: &[(&str, u32, bool)], naming: Naming) -> Vec<Backup> {
+        let listed = objects
+            .iter()
+            .map(|&(at, seq, manifest)| (format!("k-{at}-{seq}"), name(at, seq), 1, manifest))
+            .collect();
+        classify(listed, naming)
+    }
+
+    fn now() -> Timestamp {
+        "2026-11-29T00:00:00Z".parse().unwrap()
+    }
+
     fn list() -> Vec<Backup> {
-        vec![
-            backup("2026-11-28T03:00:00Z", false),
-            backup("2026-11-27T03:00:00Z", true),
-            backup("2026-11-26T03:00:00Z", true),
-        ]
+        listed(
+            &[
+                ("2026-11-28T03:00:00Z", 0, false),
+                ("2026-11-27T03:00:00Z", 0, true),
+                ("2026-11-26T03:00:00Z", 0, true),
+            ],
+            Naming::Job,
+        )
+    }
+
+    fn states(backups: &[Backup]) -> Vec<(String, State)> {
+        backups.iter().map(|b| (b.key.clone(), b.state)).collect()
     }
 
     #[test]
-    fn latest_is_the_newest_complete_backup() {
+    fn without_a_manifest_a_keepsake_name_is_incomplete() {
         assert_eq!(
-            pick(&list(), &Pick::Latest).unwrap().key,
-            "k-2026-11-27T03:00:00Z"
+            states(&list()),
+            [
+                ("k-2026-11-28T03:00:00Z-0".into(), State::Incomplete),
+                ("k-2026-11-27T03:00:00Z-0".into(), State::Complete),
+                ("k-2026-11-26T03:00:00Z-0".into(), State::Complete),
+            ]
         );
-        let old_tool = vec![
-            backup("2026-11-28T03:00:00Z", false),
-            backup("2026-11-27T03:00:00Z", false),
-        ];
+        // Even when no backup has a manifest.
+        let none = listed(&[("2026-11-28T03:00:00Z", 0, false)], Naming::Job);
+        assert_eq!(none[0].state, State::Incomplete);
+    }
+
+    #[test]
+    fn legacy_names_older_than_keepsakes_first_backup_are_the_old_tools() {
+        let backups = listed(
+            &[
+                ("2026-11-28T03:00:00Z", 0, false),
+                ("2026-11-27T03:00:00Z", 0, true),
+                ("2026-11-26T03:00:00Z", 0, false),
+            ],
+            Naming::Legacy,
+        );
+        let got: Vec<State> = backups.iter().map(|b| b.state).collect();
+        assert_eq!(got, [State::Incomplete, State::Complete, State::Legacy]);
+        let old_tool_only = listed(
+            &[
+                ("2026-11-28T03:00:00Z", 0, false),
+                ("2026-11-27T03:00:00Z", 0, false),
+            ],
+            Naming::Legacy,
+        );
+        assert!(old_tool_only.iter().all(|b| b.state == State::Legacy));
+    }
+
+    #[test]
+    fn latest_is_the_newest_usable_backup() {
         assert_eq!(
-            pick(&old_tool, &Pick::Latest).unwrap().key,
-            "k-2026-11-28T03:00:00Z"
+            pick(&list(), &Pick::Latest, now()).unwrap().key,
+            "k-2026-11-27T03:00:00Z-0"
         );
-        assert!(pick(&[], &Pick::Latest).is_err());
+        let old_tool = listed(
+            &[
+                ("2026-11-28T03:00:00Z", 0, false),
+                ("2026-11-27T03:00:00Z", 0, false),
+            ],
+            Naming::Legacy,
+        );
+        assert_eq!(
+            pick(&old_tool, &Pick::Latest, now()).unwrap().key,
+            "k-2026-11-28T03:00:00Z-0"
+        );
+        assert!(pick(&[], &Pick::Latest, now()).is_err());
+        let only_incomplete = listed(&[("2026-11-28T03:00:00Z", 0, false)], Naming::Job);
+        assert_eq!(
+            pick(&only_incomplete, &Pick::Latest, now()),
+            Err(PickError::NoBackup)
+        );
+    }
+
+    #[test]
+    fn latest_in_one_second_is_the_last_taken() {
+        let backups = listed(
+            &[
+                ("2026-11-28T03:00:00Z", 1, true),
+                ("2026-11-28T03:00:00Z", 0, true),
+                ("2026-11-28T03:00:00Z", 2, true),
+            ],
+            Naming::Job,
+        );
+        assert_eq!(
+            pick(&backups, &Pick::Latest, now()).unwrap().key,
+            "k-2026-11-28T03:00:00Z-2"
+        );
+    }
+
+    #[test]
+    fn a_backup_dated_in_the_future_is_never_the_latest() {
+        let backups = listed(
+            &[
+                ("2031-01-01T00:00:00Z", 0, true),
+                ("2026-11-28T03:00:00Z", 0, true),
+            ],
+            Naming::Job,
+        );
+        assert_eq!(
+            pick(&backups, &Pick::Latest, now()).unwrap().key,
+            "k-2026-11-28T03:00:00Z-0"
+        );
+        let key = Pick::Key("k-2031-01-01T00:00:00Z-0".into());
+        assert!(pick(&backups, &key, now()).is_ok());
     }
 
     #[test]
     fn at_picks_the_newest_not_after_the_time() {
-        let at = |t: &str| pick(&list(), &Pick::At(parse_time(t).unwrap())).map(|b| b.key.clone());
+        let at = |t: &str| {
+            pick(&list(), &Pick::At(parse_time(t).unwrap()), now()).map(|b| b.key.clone())
+        };
         assert_eq!(
             at("2026-11-27T03:00:00Z").unwrap(),
-            "k-2026-11-27T03:00:00Z"
+            "k-2026-11-27T03:00:00Z-0"
         );
         assert_eq!(
             at("2026-11-27T02:59:59Z").unwrap(),
-            "k-2026-11-26T03:00:00Z"
+            "k-2026-11-26T03:00:00Z-0"
         );
-        assert_eq!(at("2026-11-27_12-00-00").unwrap(), "k-2026-11-27T03:00:00Z");
+        assert_eq!(
+            at("2026-11-27_12-00-00").unwrap(),
+            "k-2026-11-27T03:00:00Z-0"
+        );
         assert_eq!(
             at("2026-11-27T04:30:00+01:00").unwrap(),
-            "k-2026-11-27T03:00:00Z"
+            "k-2026-11-27T03:00:00Z-0"
+        );
+        // The incomplete one is never picked by time.
+        assert_eq!(
+            at("2026-11-28T12:00:00Z").unwrap(),
+            "k-2026-11-27T03:00:00Z-0"
         );
         assert!(at("2026-11-01T00:00:00Z").is_err());
     }
 
     #[test]
     fn key_must_be_one_of_the_jobs_backups() {
-        assert!(pick(&list(), &Pick::Key("k-2026-11-28T03:00:00Z".into())).is_ok());
-        assert!(pick(&list(), &Pick::Key("other".into())).is_err());
+        let backups = list();
+        let key = |k: &str| pick(&backups, &Pick::Key(k.into()), now()).is_ok();
+        assert!(key("k-2026-11-28T03:00:00Z-0"));
+        assert!(!key("other"));
     }
 
     #[test]

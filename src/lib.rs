@@ -17,13 +17,16 @@
 //!   [`pipeline`] compresses on a blocking thread; [`storage`] uploads
 //!   (S3 multipart, a local file, or memory in tests) and commits or
 //!   leaves nothing; [`manifest`] records size and SHA-256 beside it.
-//!   Then [`prune`] applies [`retention`] (a pure plan) to a fresh listing.
-//! - [`catalog`]: a job's backups in a storage, and picking one;
+//!   Then [`leftovers`] removes what runs that died left behind, and
+//!   [`prune`] applies [`retention`] (a pure plan) to a fresh listing.
+//! - [`catalog`]: a job's backups in a storage (complete, the replaced
+//!   tool's, or incomplete), and picking one;
 //!   [`naming`] turns keys into (time, format, compression) and back, pure.
 //! - Reading back: [`readback`] finds the manifest and the client program
 //!   and streams an object through checksum and decompression, holding
 //!   back its end until it proved sound; [`restore`] feeds it to
-//!   psql/pg_restore in one transaction; [`verify`] checks structure or
+//!   psql/pg_restore in one transaction that only keepsake commits;
+//!   [`verify`] checks structure or
 //!   test-restores into a scratch database.
 //! - Around them: [`shutdown`] turns SIGTERM/SIGINT into cancellation;
 //!   [`logging`] sets up tracing; [`allocator`] keeps big buffers from
@@ -40,6 +43,7 @@ pub mod catalog;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod leftovers;
 pub mod logging;
 pub mod manifest;
 pub mod naming;

@@ -145,6 +145,11 @@ pub fn manifest_key(key: &str) -> String {
     format!("{key}{MANIFEST_SUFFIX}")
 }
 
+/// The backup a manifest's key belongs to; None for other keys.
+pub fn data_key(manifest_key: &str) -> Option<&str> {
+    manifest_key.strip_suffix(MANIFEST_SUFFIX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,12 +1,13 @@
 //! Applying retention to one job in one storage: a fresh, complete listing
-//! (no local state), the pure plan, then deletions, each logged; a failed
-//! deletion is logged and the rest go on.
+//! (no local state), the pure plan, then deletions in batches, each logged;
+//! a failed deletion is logged and counted, and the rest go on.
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 
+use crate::catalog::State;
 use crate::config::JobConfig;
 use crate::naming;
-use crate::retention::{self, Decision};
+use crate::retention::{self, Decision, Pass, Reason};
 use crate::storage::{Storage, StorageError};
 
 /// What one pass of retention decided and did.
@@ -24,6 +25,16 @@ impl Pruned {
     }
 }
 
+/// When and for which run retention is applied.
+#[derive(Debug, Clone, Copy)]
+pub struct When<'a> {
+    pub now: Timestamp,
+    /// The key of the backup the run applying retention has just made.
+    pub just_taken: Option<&'a str>,
+    /// How old an incomplete object must be to be deleted.
+    pub abandoned_after: SignedDuration,
+}
+
 /// Plans retention for `job` in `storage` (called `name` in logs) and,
 /// unless `dry_run`, deletes what the plan drops: each backup with its
 /// manifest.
@@ -31,11 +42,23 @@ pub async fn prune(
     job: &JobConfig,
     name: &str,
     storage: &dyn Storage,
-    now: Timestamp,
+    when: When<'_>,
     dry_run: bool,
 ) -> Result<Pruned, StorageError> {
     let backups = crate::catalog::backups(job, storage).await?;
-    let decisions = retention::plan(&job.retention, &backups, now, &job.timezone.tz);
+    let pass = Pass {
+        now: when.now,
+        tz: &job.timezone.tz,
+        just_taken: when.just_taken,
+        abandoned_after: when.abandoned_after,
+    };
+    let decisions = retention::plan(&job.retention, &backups, &pass);
+    for d in decisions
+        .iter()
+        .filter(|d| d.keep.contains(&Reason::Future))
+    {
+        tracing::warn!(job = %job.name, storage = name, key = %d.backup.key, taken = %d.backup.name.at, "a backup is dated in the future (written on a host with a wrong clock?); it is kept and not counted by the keep rules");
+    }
     let mut pruned = Pruned {
         decisions,
         deleted: 0,
@@ -44,25 +67,31 @@ pub async fn prune(
     if dry_run {
         return Ok(pruned);
     }
-    for decision in pruned.decisions.iter().filter(|d| d.deleted()) {
-        let key = &decision.backup.key;
-        let result = async {
-            storage.delete(key).await?;
-            if decision.backup.complete {
-                storage.delete(&naming::manifest_key(key)).await?;
-            }
-            Ok::<(), StorageError>(())
+    let doomed: Vec<&Decision> = pruned.decisions.iter().filter(|d| d.deleted()).collect();
+    let mut keys = Vec::new();
+    for d in &doomed {
+        keys.push(d.backup.key.clone());
+        if d.backup.has_manifest() {
+            keys.push(naming::manifest_key(&d.backup.key));
         }
-        .await;
-        match result {
-            Ok(()) => {
-                pruned.deleted += 1;
-                tracing::info!(job = %job.name, storage = name, key = %key, "retention deleted an old backup");
-            }
-            Err(e) => {
-                pruned.failed += 1;
-                tracing::error!(job = %job.name, storage = name, key = %key, error = %e, "retention could not delete a backup");
-            }
+    }
+    let failures = storage.delete_many(&keys).await;
+    for d in &doomed {
+        let key = &d.backup.key;
+        let manifest = naming::manifest_key(key);
+        let failed: Vec<&StorageError> = failures
+            .iter()
+            .filter(|f| f.key == *key || f.key == manifest)
+            .collect();
+        if let Some(e) = failed.first() {
+            pruned.failed += 1;
+            tracing::error!(job = %job.name, storage = name, key = %key, error = %e, "retention could not delete a backup");
+        } else if d.backup.state == State::Incomplete {
+            pruned.deleted += 1;
+            tracing::info!(job = %job.name, storage = name, key = %key, "removed an incomplete backup (no manifest) older than abandoned_upload_after");
+        } else {
+            pruned.deleted += 1;
+            tracing::info!(job = %job.name, storage = name, key = %key, "retention deleted an old backup");
         }
     }
     Ok(pruned)
@@ -90,8 +119,12 @@ mod tests {
         m
     }
 
-    fn now() -> Timestamp {
-        "2026-11-05T00:00:00Z".parse().unwrap()
+    fn now() -> When<'static> {
+        When {
+            now: "2026-11-05T00:00:00Z".parse().unwrap(),
+            just_taken: None,
+            abandoned_after: SignedDuration::from_hours(24),
+        }
     }
 
     #[tokio::test]

@@ -105,7 +105,7 @@ pub async fn restore(
     cancel: &CancellationToken,
 ) -> Result<Restored, RestoreError> {
     let backups = catalog::backups(job, storage).await?;
-    let backup = catalog::pick(&backups, pick)?.clone();
+    let backup = catalog::pick(&backups, pick, jiff::Timestamp::now())?.clone();
     let manifest = readback::manifest(storage, &backup.key).await?;
     if manifest.is_none() {
         tracing::warn!(key = %backup.key, "no manifest: the checksum cannot be checked, only the decompression");

@@ -1,7 +1,13 @@
-//! Retention planning, pure: given a policy, a job's listed backups and
-//! `now`, decide for every backup whether it is kept (and by which rules)
-//! or deleted. A backup survives if any rule keeps it; with no rule at all
-//! every backup is kept; the newest complete backup is always kept.
+//! Retention planning, pure: given a policy, a job's listed backups and a
+//! pass (`now`, the time zone, the backup this run just made), decide for
+//! every listed object whether it is kept (and why) or deleted.
+//!
+//! The rules count only usable backups taken before `now`. A backup dated
+//! in the future (copied from a host with a wrong clock) is kept and never
+//! counted, so it cannot push new backups out; the backup a run has just
+//! made is never deleted by that run; the newest backup is always kept.
+//! Incomplete objects (no manifest) are not backups: kept while they may
+//! still be finishing, deleted once abandoned.
 
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
@@ -19,6 +25,12 @@ pub enum Reason {
     Daily,
     Weekly,
     Monthly,
+    /// Taken by the run applying retention.
+    JustTaken,
+    /// Dated after `now`: kept, reported, never counted.
+    Future,
+    /// Incomplete, but younger than `abandoned_upload_after`.
+    Unfinished,
 }
 
 impl std::fmt::Display for Reason {
@@ -31,6 +43,9 @@ impl std::fmt::Display for Reason {
             Reason::Daily => "keep_daily",
             Reason::Weekly => "keep_weekly",
             Reason::Monthly => "keep_monthly",
+            Reason::JustTaken => "taken by this run",
+            Reason::Future => "dated in the future",
+            Reason::Unfinished => "incomplete, younger than abandoned_upload_after",
         })
     }
 }
@@ -47,6 +62,18 @@ impl Decision {
     pub fn deleted(&self) -> bool {
         self.keep.is_empty()
     }
+}
+
+/// What one retention pass knows besides the policy and the listing.
+#[derive(Debug, Clone)]
+pub struct Pass<'a> {
+    pub now: Timestamp,
+    /// Where the daily, weekly and monthly rules count calendar periods.
+    pub tz: &'a TimeZone,
+    /// The key of the backup this run has just made.
+    pub just_taken: Option<&'a str>,
+    /// Incomplete objects older than this are deleted.
+    pub abandoned_after: SignedDuration,
 }
 
 /// The calendar periods of the daily, weekly and monthly rules.
@@ -71,47 +98,68 @@ fn period_of(at: Timestamp, tz: &TimeZone, period: Period) -> (i32, i32) {
     }
 }
 
-/// Decides, newest first, what `policy` keeps of `backups` at `now`; the
-/// daily, weekly and monthly rules count calendar periods in `tz`.
-pub fn plan(
-    policy: &Retention,
-    backups: &[Backup],
-    now: Timestamp,
-    tz: &TimeZone,
-) -> Vec<Decision> {
+/// `now - span`, or the beginning of time when that is before it (a
+/// "keep forever" number of days).
+fn before(now: Timestamp, span: SignedDuration) -> Timestamp {
+    now.checked_sub(span).unwrap_or(Timestamp::MIN)
+}
+
+/// Decides, newest first, what `policy` keeps of `backups` in `pass`.
+pub fn plan(policy: &Retention, backups: &[Backup], pass: &Pass) -> Vec<Decision> {
     let mut sorted = backups.to_vec();
     catalog::newest_first(&mut sorted);
+    let abandoned = before(pass.now, pass.abandoned_after);
     let mut decisions: Vec<Decision> = sorted
         .into_iter()
-        .map(|backup| Decision {
-            backup,
-            keep: Vec::new(),
+        .map(|backup| {
+            let mut keep = Vec::new();
+            if !backup.usable() {
+                if backup.name.at > abandoned {
+                    keep.push(Reason::Unfinished);
+                }
+            } else if backup.name.at > pass.now {
+                keep.push(Reason::Future);
+            }
+            if pass.just_taken == Some(backup.key.as_str()) {
+                keep.push(Reason::JustTaken);
+            }
+            Decision { backup, keep }
         })
         .collect();
+    let counted: Vec<&mut Decision> = decisions
+        .iter_mut()
+        .filter(|d| d.backup.usable() && d.backup.name.at <= pass.now)
+        .collect();
+    apply_rules(policy, counted, pass);
+    decisions
+}
+
+/// The keep rules over the backups they count, newest first.
+fn apply_rules(policy: &Retention, mut counted: Vec<&mut Decision>, pass: &Pass) {
     if !policy.has_rules() {
-        decisions
+        counted
             .iter_mut()
             .for_each(|d| d.keep.push(Reason::NoRules));
-        return decisions;
+        return;
     }
-    // The newest complete backup, or, when none has a manifest (backups
-    // written by the tool keepsake replaces), the newest of all.
-    let newest = decisions
+    // The newest with a manifest, or, when none has one (backups written
+    // by the tool keepsake replaces), the newest of all.
+    let newest = counted
         .iter()
-        .position(|d| d.backup.complete)
-        .or((!decisions.is_empty()).then_some(0));
+        .position(|d| d.backup.has_manifest())
+        .or((!counted.is_empty()).then_some(0));
     if let Some(i) = newest {
-        decisions[i].keep.push(Reason::NewestComplete);
+        counted[i].keep.push(Reason::NewestComplete);
     }
     if let Some(n) = policy.keep_last {
-        decisions
+        counted
             .iter_mut()
             .take(n as usize)
             .for_each(|d| d.keep.push(Reason::Last));
     }
     if let Some(days) = policy.keep_days {
-        let cutoff = now - SignedDuration::from_hours(24 * i64::from(days));
-        decisions
+        let cutoff = before(pass.now, SignedDuration::from_hours(24 * i64::from(days)));
+        counted
             .iter_mut()
             .filter(|d| d.backup.name.at >= cutoff)
             .for_each(|d| d.keep.push(Reason::Days));
@@ -124,11 +172,11 @@ pub fn plan(
         let Some(count) = count else { continue };
         let mut last = None;
         let mut kept = 0;
-        for d in decisions.iter_mut() {
+        for d in counted.iter_mut() {
             if kept == count {
                 break;
             }
-            let b = period_of(d.backup.name.at, tz, period);
+            let b = period_of(d.backup.name.at, pass.tz, period);
             if last != Some(b) {
                 d.keep.push(reason);
                 last = Some(b);
@@ -136,7 +184,6 @@ pub fn plan(
             }
         }
     }
-    decisions
 }
 
 #[cfg(test)]
@@ -147,6 +194,7 @@ mod tests {
         s.parse().unwrap()
     }
 
+    use crate::catalog::State;
     use crate::config::{CompressionKind, DumpFormat};
     use crate::naming::BackupName;
 
@@ -160,12 +208,22 @@ mod tests {
                 compression: CompressionKind::Gzip,
             },
             size: 1,
-            complete: true,
+            state: State::Complete,
+        }
+    }
+
+    /// A pass at `now` with a day's grace for incomplete objects.
+    fn pass<'a>(now: &str, tz: &'a TimeZone) -> Pass<'a> {
+        Pass {
+            now: at(now),
+            tz,
+            just_taken: None,
+            abandoned_after: SignedDuration::from_hours(24),
         }
     }
 
     fn kept(policy: Retention, backups: &[Backup], now: &str, tz: &TimeZone) -> Vec<String> {
-        let mut out: Vec<String> = plan(&policy, backups, at(now), tz)
+        let mut out: Vec<String> = plan(&policy, backups, &pass(now, tz))
             .into_iter()
             .filter(|d| !d.deleted())
             .map(|d| d.backup.key.trim_start_matches("k-").to_string())
@@ -186,8 +244,7 @@ mod tests {
         let plan = plan(
             &Retention::default(),
             &backups,
-            at("2030-01-01T00:00:00Z"),
-            &TimeZone::UTC,
+            &pass("2030-01-01T00:00:00Z", &TimeZone::UTC),
         );
         assert!(plan.iter().all(|d| d.keep == [Reason::NoRules]));
     }
@@ -222,7 +279,7 @@ mod tests {
     #[test]
     fn the_newest_complete_backup_survives_every_rule() {
         let mut backups = daily(&["2026-01-01", "2026-01-02"]);
-        backups[1].complete = false;
+        backups[1].state = State::Legacy;
         let policy = Retention {
             keep_days: Some(1),
             ..Default::default()
@@ -230,8 +287,7 @@ mod tests {
         let plan = plan(
             &policy,
             &backups,
-            at("2027-01-01T00:00:00Z"),
-            &TimeZone::UTC,
+            &pass("2027-01-01T00:00:00Z", &TimeZone::UTC),
         );
         let kept: Vec<_> = plan.iter().filter(|d| !d.deleted()).collect();
         assert_eq!(kept.len(), 1);
@@ -242,7 +298,7 @@ mod tests {
     #[test]
     fn without_any_manifest_the_newest_backup_survives() {
         let mut backups = daily(&["2026-01-01", "2026-01-02"]);
-        backups.iter_mut().for_each(|b| b.complete = false);
+        backups.iter_mut().for_each(|b| b.state = State::Legacy);
         let policy = Retention {
             keep_days: Some(1),
             ..Default::default()
@@ -355,13 +411,126 @@ mod tests {
         let plan = plan(
             &policy,
             &backups,
-            at("2026-01-04T00:00:00Z"),
-            &TimeZone::UTC,
+            &pass("2026-01-04T00:00:00Z", &TimeZone::UTC),
         );
         assert_eq!(
             plan[0].keep,
             [Reason::NewestComplete, Reason::Last, Reason::Monthly]
         );
         assert!(plan[1].deleted() && plan[2].deleted());
+    }
+
+    #[test]
+    fn incomplete_objects_are_not_counted_and_removed_once_abandoned() {
+        // Two leftovers of failed runs beside three backups.
+        let mut backups = daily(&[
+            "2026-01-01",
+            "2026-01-02",
+            "2026-01-03",
+            "2026-01-04",
+            "2026-01-05",
+        ]);
+        backups[3].state = State::Incomplete;
+        backups[4].state = State::Incomplete;
+        let policy = Retention {
+            keep_last: Some(2),
+            ..Default::default()
+        };
+        assert_eq!(
+            kept(
+                policy.clone(),
+                &backups,
+                "2026-01-05T12:00:00Z",
+                &TimeZone::UTC
+            ),
+            [
+                "2026-01-02T03:00:00Z",
+                "2026-01-03T03:00:00Z",
+                // Younger than a day: it may still be finishing.
+                "2026-01-05T03:00:00Z",
+            ]
+        );
+        // Without rules, abandoned ones go all the same.
+        assert_eq!(
+            kept(
+                Retention::default(),
+                &backups,
+                "2026-01-05T12:00:00Z",
+                &TimeZone::UTC
+            )
+            .len(),
+            4
+        );
+    }
+
+    #[test]
+    fn a_future_backup_is_kept_and_never_counted_as_the_newest() {
+        let backups = daily(&["2026-01-01", "2026-01-02", "2026-01-03", "2099-01-01"]);
+        let policy = Retention {
+            keep_last: Some(2),
+            ..Default::default()
+        };
+        let plan = plan(
+            &policy,
+            &backups,
+            &pass("2026-01-03T12:00:00Z", &TimeZone::UTC),
+        );
+        assert_eq!(plan[0].keep, [Reason::Future]);
+        assert_eq!(plan[1].keep, [Reason::NewestComplete, Reason::Last]);
+        assert_eq!(plan[2].keep, [Reason::Last]);
+        assert!(plan[3].deleted());
+    }
+
+    #[test]
+    fn the_backup_just_taken_survives_its_own_run() {
+        let backups = daily(&["2026-01-01", "2026-01-02"]);
+        // keep_days = 1 at a `now` two days on keeps only the newest.
+        let policy = Retention {
+            keep_days: Some(1),
+            ..Default::default()
+        };
+        let utc = TimeZone::UTC;
+        let mut pass = pass("2026-01-05T00:00:00Z", &utc);
+        pass.just_taken = Some("k-2026-01-01T03:00:00Z");
+        let plan = plan(&policy, &backups, &pass);
+        assert!(plan.iter().all(|d| !d.deleted()), "{plan:?}");
+        assert_eq!(plan[1].keep, [Reason::JustTaken]);
+    }
+
+    #[test]
+    fn in_one_second_keep_last_keeps_the_last_taken() {
+        let mut backups = daily(&["2026-01-01", "2026-01-01", "2026-01-01"]);
+        for (i, b) in backups.iter_mut().enumerate() {
+            b.name.seq = i as u32;
+            b.key = format!("k-{i}");
+        }
+        let policy = Retention {
+            keep_last: Some(1),
+            ..Default::default()
+        };
+        let plan = plan(
+            &policy,
+            &backups,
+            &pass("2026-01-02T00:00:00Z", &TimeZone::UTC),
+        );
+        let kept: Vec<&str> = plan
+            .iter()
+            .filter(|d| !d.deleted())
+            .map(|d| d.backup.key.as_str())
+            .collect();
+        assert_eq!(kept, ["k-2"]);
+    }
+
+    #[test]
+    fn keep_days_beyond_the_calendar_keeps_everything() {
+        let backups = daily(&["2026-01-01", "2026-01-02"]);
+        let policy = Retention {
+            keep_days: Some(u32::MAX),
+            ..Default::default()
+        };
+        assert_eq!(
+            kept(policy, &backups, "2026-01-03T00:00:00Z", &TimeZone::UTC).len(),
+            2
+        );
     }
 }

@@ -34,6 +34,47 @@ pub struct StorageError {
     pub op: &'static str,
     pub key: String,
     pub message: String,
+    pub kind: ErrorKind,
+}
+
+/// What the callers of a storage tell apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ErrorKind {
+    #[default]
+    Other,
+    /// A write found its key taken: it never replaces an object.
+    AlreadyExists,
+}
+
+impl StorageError {
+    pub fn new(storage: String, op: &'static str, key: &str, message: impl Into<String>) -> Self {
+        StorageError {
+            storage,
+            op,
+            key: key.to_string(),
+            message: message.into(),
+            kind: ErrorKind::Other,
+        }
+    }
+
+    pub fn with_kind(mut self, kind: ErrorKind) -> Self {
+        self.kind = kind;
+        self
+    }
+}
+
+/// An upload that was started and neither finished nor aborted: what a
+/// killed process leaves (an open S3 multipart upload, a temp file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unfinished {
+    /// The key it was meant for.
+    pub key: String,
+    /// What the storage needs to remove it (upload id, file name).
+    pub id: String,
+    /// When it was started, if the storage knows.
+    pub started: Option<jiff::Timestamp>,
+    /// Whether this process started it (it may be in flight).
+    pub ours: bool,
 }
 
 /// One object as a listing shows it.
@@ -67,15 +108,41 @@ pub trait Storage: Send + Sync {
     /// Streams the object at `key`.
     async fn get(&self, key: &str) -> Result<ObjectReader, StorageError>;
 
-    /// Stores a small object whole.
-    async fn put(&self, key: &str, body: Bytes) -> Result<(), StorageError>;
+    /// Stores a small object whole, marked as written by `run`; never
+    /// replaces one (a taken key fails with [`ErrorKind::AlreadyExists`]).
+    async fn put(&self, key: &str, body: Bytes, run: &str) -> Result<(), StorageError>;
 
-    /// Starts a streaming upload to `key`: nothing appears under `key`
-    /// until [`Upload::finish`] succeeds.
-    fn begin_upload(&self, key: &str) -> Box<dyn Upload>;
+    /// Starts a streaming upload to `key`, marked as written by `run`:
+    /// nothing appears under `key` until [`Upload::finish`] succeeds, and
+    /// it never replaces an object.
+    fn begin_upload(&self, key: &str, run: &str) -> Box<dyn Upload>;
+
+    /// The run that wrote `key`, when the object exists and the storage
+    /// records it. A run whose last request failed uses it to remove what
+    /// may have landed anyway (the answer was lost), and nothing else.
+    async fn written_by(&self, key: &str) -> Result<Option<String>, StorageError>;
 
     /// Removes `key`; a key that is already gone is no error.
     async fn delete(&self, key: &str) -> Result<(), StorageError>;
+
+    /// Removes every key in `keys`, in batches where the storage can; the
+    /// failures, one per key that may remain.
+    async fn delete_many(&self, keys: &[String]) -> Vec<StorageError> {
+        let mut failures = Vec::new();
+        for key in keys {
+            if let Err(e) = self.delete(key).await {
+                failures.push(e);
+            }
+        }
+        failures
+    }
+
+    /// Uploads under `prefix` (a directory, ending in `/`) that were
+    /// started and never finished or aborted.
+    async fn unfinished(&self, prefix: &str) -> Result<Vec<Unfinished>, StorageError>;
+
+    /// Removes an unfinished upload and what it stored.
+    async fn discard(&self, unfinished: &Unfinished) -> Result<(), StorageError>;
 }
 
 /// An upload in progress: [`Upload::finish`] makes the object appear whole,
@@ -101,12 +168,7 @@ pub async fn read_small(storage: &dyn Storage, key: &str) -> Result<Option<Vec<u
     reader
         .read_to_end(&mut out)
         .await
-        .map_err(|e| StorageError {
-            storage: storage.describe(),
-            op: "read",
-            key: key.to_string(),
-            message: e.to_string(),
-        })?;
+        .map_err(|e| StorageError::new(storage.describe(), "read", key, e.to_string()))?;
     Ok(Some(out))
 }
 

@@ -26,12 +26,17 @@ const FOREIGN: &[&str] = &[
     "sharedx/postgres-backup-2026-01-01_03-00-00.sql.gz",
 ];
 
+/// The replaced tool's backup (no manifest, older than keepsake's first),
+/// two of keepsake's, and two objects of runs whose last answer was lost
+/// (no manifest, newer): incomplete, never counted.
 const OWN_OLD: &[&str] = &[
     "shared/postgres-backup-2026-01-01_03-00-00.sql.gz",
-    "shared/postgres-backup-2026-01-01_03-00-00.sql.gz.manifest.json",
     "shared/postgres-backup-2026-01-02_03-00-00.sql.gz",
+    "shared/postgres-backup-2026-01-02_03-00-00.sql.gz.manifest.json",
     "shared/postgres-backup-2026-01-03_03-00-00.sql.gz",
     "shared/postgres-backup-2026-01-03_03-00-00.sql.gz.manifest.json",
+    "shared/postgres-backup-2026-01-04_03-00-00.sql.gz",
+    "shared/postgres-backup-2026-01-05_03-00-00.sql.gz",
 ];
 
 fn env_backup(db: &str, bucket: &str, prefix: &str) -> std::process::Command {
@@ -53,11 +58,16 @@ async fn keep_last_deletes_only_this_jobs_old_backups() {
     cmd.args(["prune", "--dry-run"]);
     let (code, stdout, stderr) = run(cmd);
     assert_eq!(code, 0, "{stderr}");
+    for day in ["01", "04", "05"] {
+        let line = format!("would delete shared/postgres-backup-2026-01-{day}_03-00-00.sql.gz");
+        assert!(stdout.contains(&line), "{stdout}");
+    }
+    assert!(stdout.contains("KEEP         shared/postgres-backup-2026-01-03_03-00-00.sql.gz (newest complete backup, keep_last)"), "{stdout}");
     assert!(
-        stdout.contains("would delete shared/postgres-backup-2026-01-01_03-00-00.sql.gz"),
+        stdout
+            .contains("KEEP         shared/postgres-backup-2026-01-02_03-00-00.sql.gz (keep_last)"),
         "{stdout}"
     );
-    assert!(stdout.contains("KEEP         shared/postgres-backup-2026-01-03_03-00-00.sql.gz (newest complete backup, keep_last)"), "{stdout}");
     assert!(
         !stdout.contains("notes.txt") && !stdout.contains("other-"),
         "{stdout}"
@@ -68,6 +78,15 @@ async fn keep_last_deletes_only_this_jobs_old_backups() {
     cmd.arg("backup");
     let (code, _, stderr) = run(cmd);
     assert_eq!(code, 0, "{stderr}");
+    // The leftovers go first, then keep_last counts the new backup and
+    // 01-03, and deletes 01-02 and the old tool's 01-01.
+    assert_eq!(
+        stderr
+            .matches("removed an incomplete backup (no manifest) a failed run left")
+            .count(),
+        2,
+        "{stderr}"
+    );
     assert!(
         stderr.contains("retention applied") && stderr.contains("deleted=2"),
         "{stderr}"
@@ -89,12 +108,12 @@ async fn keep_last_deletes_only_this_jobs_old_backups() {
         own[0].starts_with("shared/postgres-backup-2026-01-03_03-00-00.sql.gz"),
         "{own:?}"
     );
-    assert!(
-        !after
-            .iter()
-            .any(|k| k.contains("2026-01-01_03-00-00.sql.gz.manifest.json")
-                && k.starts_with("shared/postgres"))
-    );
+    for key in OWN_OLD.iter().filter(|k| !k.contains("2026-01-03")) {
+        assert!(
+            !after.contains(&key.to_string()),
+            "{key} remains: {after:?}"
+        );
+    }
 }
 
 #[tokio::test]

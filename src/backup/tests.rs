@@ -20,6 +20,8 @@ struct FakeDump {
     output: Vec<u8>,
     read_error_after_output: bool,
     exits_cleanly: bool,
+    /// Another writer stores this key when the output ends.
+    at_end: Option<(Arc<MemoryStorage>, String)>,
 }
 
 /// Reads `data`, then fails if `then_fail`.
@@ -27,6 +29,7 @@ struct Reader {
     data: Vec<u8>,
     pos: usize,
     then_fail: bool,
+    at_end: Option<(Arc<MemoryStorage>, String)>,
 }
 
 impl AsyncRead for Reader {
@@ -37,6 +40,9 @@ impl AsyncRead for Reader {
     ) -> Poll<io::Result<()>> {
         let left = self.data.len() - self.pos;
         if left == 0 {
+            if let Some((storage, key)) = self.at_end.take() {
+                storage.insert(&key, "the other run's backup");
+            }
             if self.then_fail {
                 return Poll::Ready(Err(io::Error::other("the pipe broke")));
             }
@@ -79,7 +85,13 @@ impl FakeDump {
             output,
             read_error_after_output: false,
             exits_cleanly: true,
+            at_end: None,
         }
+    }
+
+    fn inserting(mut self, storage: &Arc<MemoryStorage>, key: &str) -> FakeDump {
+        self.at_end = Some((Arc::clone(storage), key.to_string()));
+        self
     }
 
     fn start(self, killed: &Arc<AtomicBool>) -> Dump {
@@ -88,6 +100,7 @@ impl FakeDump {
                 data: self.output,
                 pos: 0,
                 then_fail: self.read_error_after_output,
+                at_end: self.at_end,
             }),
             process: Box::new(Process {
                 exits_cleanly: self.exits_cleanly,
@@ -163,7 +176,7 @@ async fn a_whole_dump_is_stored_with_its_manifest_in_every_storage() {
         outcome
             .copies
             .iter()
-            .all(|c| c.backup.complete && c.backup.key == key)
+            .all(|c| c.backup.has_manifest() && c.backup.key == key)
     );
 }
 
@@ -223,15 +236,74 @@ async fn a_dump_that_did_not_fully_succeed_stores_nothing() {
 }
 
 #[tokio::test]
-async fn a_failing_upload_kills_the_dump_and_aborts_every_copy() {
+async fn a_failing_storage_loses_only_its_own_copy() {
     let job = job("");
     let (a, named_a) = memory("a");
     let (b, named_b) = memory("b");
     b.fail_once(Op::Write, "shop");
     let (result, killed) = run(&job, &[named_a, named_b], FakeDump::whole(sample())).await;
+    let outcome = result.unwrap();
+    assert!(!killed, "the dump goes on for the other storage");
+    let stored: Vec<_> = outcome.copies.iter().map(|c| c.storage.as_str()).collect();
+    assert_eq!(stored, ["a"]);
+    assert_eq!(outcome.failures.len(), 1);
+    assert_eq!(outcome.failures[0].storage, "b");
+    assert_eq!(a.keys().len(), 2, "backup and manifest");
+    assert!(b.keys().is_empty() && b.open_uploads().is_empty());
+}
+
+#[tokio::test]
+async fn when_every_storage_fails_the_dump_is_killed_and_nothing_is_stored() {
+    let job = job("");
+    let (a, named_a) = memory("a");
+    let (b, named_b) = memory("b");
+    a.fail_once(Op::Write, "shop");
+    b.fail_once(Op::Write, "shop");
+    let (result, killed) = run(&job, &[named_a, named_b], FakeDump::whole(sample())).await;
     assert!(matches!(result, Err(BackupError::Storage(_))), "{result:?}");
     assert!(killed, "pg_dump must be stopped");
     assert!(a.keys().is_empty() && b.keys().is_empty());
+    assert!(a.open_uploads().is_empty() && b.open_uploads().is_empty());
+}
+
+#[tokio::test]
+async fn what_a_lost_answer_stored_is_removed() {
+    for (op, what) in [(Op::Finish, "shop"), (Op::Put, "manifest")] {
+        let job = job("");
+        let (m, named) = memory("a");
+        m.lose_answer_once(op, what);
+        let (result, _) = run(&job, &[named], FakeDump::whole(sample())).await;
+        assert!(
+            matches!(result, Err(BackupError::Storage(_))),
+            "{op:?}: {result:?}"
+        );
+        assert!(m.keys().is_empty(), "{op:?}: {:?}", m.keys());
+    }
+}
+
+#[tokio::test]
+async fn a_key_taken_by_another_writer_is_never_removed() {
+    let job = job("compression = \"none\"");
+    let (m, named) = memory("a");
+    // Another process stores the same key while this run streams.
+    let key = "prod/shop/shop-2026-11-28_03-00-00.sql";
+    let (result, _) = run(&job, &[named], FakeDump::whole(sample()).inserting(&m, key)).await;
+    let err = result.unwrap_err();
+    assert!(err.to_string().contains("never replaced"), "{err}");
+    assert_eq!(m.object(key).unwrap(), "the other run's backup");
+    assert_eq!(m.keys(), [key], "this run's manifest is gone too");
+    // Another writer's manifest is a claim on the key: nothing is written.
+    let (m, named) = memory("a");
+    let claim = naming::manifest_key(key);
+    let (result, _) = run(
+        &job,
+        &[named],
+        FakeDump::whole(sample()).inserting(&m, &claim),
+    )
+    .await;
+    assert!(result.unwrap_err().to_string().contains("never replaced"));
+    assert_eq!(m.keys(), [claim]);
+    assert!(m.open_uploads().is_empty());
 }
 
 #[tokio::test]
@@ -273,12 +345,12 @@ fn the_verdict_names_the_first_failure() {
         t
     };
     let upload_failed = || {
-        Err(BackupError::Storage(StorageError {
-            storage: "memory://a".into(),
-            op: "write",
-            key: "k".into(),
-            message: "injected".into(),
-        }))
+        Err(BackupError::Storage(StorageError::new(
+            "memory://a".into(),
+            "write",
+            "k",
+            "injected",
+        )))
     };
     // The upload failing comes first, then pg_dump's exit, then the thread,
     // then the pipeline, then emptiness.

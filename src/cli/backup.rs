@@ -43,8 +43,12 @@ pub async fn prune(config: &Config, names: &[String], dry_run: bool) -> u8 {
     let mut failed = false;
     for job in &jobs {
         for s in storage::of_job(job, &opened) {
-            let now = Timestamp::now();
-            match crate::prune::prune(job, &s.name, s.storage.as_ref(), now, dry_run).await {
+            let when = crate::prune::When {
+                now: Timestamp::now(),
+                just_taken: None,
+                abandoned_after: crate::backup::abandoned_after(job),
+            };
+            match crate::prune::prune(job, &s.name, s.storage.as_ref(), when, dry_run).await {
                 Ok(pruned) => {
                     println!(
                         "job {} in storage {} ({}):",

@@ -1,7 +1,9 @@
 //! `keepsake list`: every backup of each job, read from the storages.
 
 use super::{EXIT_BACKUP_FAILED, select_jobs};
-use crate::catalog;
+use jiff::Timestamp;
+
+use crate::catalog::{self, State};
 use crate::config::Config;
 use crate::storage;
 
@@ -23,19 +25,33 @@ pub async fn list(config: &Config, names: &[String], json: bool) -> u8 {
                     continue;
                 }
             };
+            let now = Timestamp::now();
             if !json {
+                let usable = backups.iter().filter(|b| b.usable()).count();
                 println!(
-                    "job {} in storage {} ({}): {} backups",
+                    "job {} in storage {} ({}): {usable} backups{}",
                     job.name,
                     s.name,
                     s.storage.describe(),
-                    backups.len()
+                    match backups.len() - usable {
+                        0 => String::new(),
+                        n => format!(", {n} incomplete (no manifest: not restorable by --latest)"),
+                    }
                 );
                 for b in &backups {
-                    let checksum = if b.complete { "sha256" } else { "none" };
                     println!(
-                        "  {}  {:>14}  {:?}/{:?}  checksum:{checksum}  {}",
-                        b.name.at, b.size, b.name.format, b.name.compression, b.key
+                        "  {}  {:>14}  {:?}/{:?}  {:<10}  {}{}",
+                        b.name.at,
+                        b.size,
+                        b.name.format,
+                        b.name.compression,
+                        state_name(b.state),
+                        b.key,
+                        if b.name.at > now {
+                            "  (dated in the future)"
+                        } else {
+                            ""
+                        }
                     );
                 }
             }
@@ -48,7 +64,8 @@ pub async fn list(config: &Config, names: &[String], json: bool) -> u8 {
                     "size": b.size,
                     "format": b.name.format,
                     "compression": b.name.compression,
-                    "checksum": b.complete,
+                    "checksum": b.has_manifest(),
+                    "state": state_name(b.state),
                 })
             }));
         }
@@ -57,4 +74,12 @@ pub async fn list(config: &Config, names: &[String], json: bool) -> u8 {
         println!("{}", serde_json::Value::Array(rows));
     }
     if failed { EXIT_BACKUP_FAILED } else { 0 }
+}
+
+fn state_name(state: State) -> &'static str {
+    match state {
+        State::Complete => "complete",
+        State::Legacy => "legacy",
+        State::Incomplete => "incomplete",
+    }
 }

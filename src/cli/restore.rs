@@ -122,7 +122,7 @@ pub async fn verify(
             Some(k) => Pick::Key(k.clone()),
             None => Pick::Latest,
         };
-        match catalog::pick(&backups, &p) {
+        match catalog::pick(&backups, &p, jiff::Timestamp::now()) {
             Ok(b) => vec![b],
             Err(e) => {
                 tracing::error!(job = %job.name, error = %e, "nothing to verify");

@@ -9,6 +9,9 @@ pub const LOG_LEVEL: &str = "info";
 pub const MAX_CONCURRENT: u32 = 1;
 /// `agent.shutdown_timeout`: how long running backups may finish on a stop.
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+/// `agent.abandoned_upload_after`: how old a dead run's leftovers must be
+/// before they are removed; longer than the longest backup.
+pub const ABANDONED_UPLOAD_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// `agent.timezone` and a job's `timezone`.
 pub const TIMEZONE: &str = "UTC";
 /// `storage.NAME.region` of S3 storage.

@@ -11,7 +11,7 @@ use tokio::io::AsyncWriteExt;
 
 use async_trait::async_trait;
 
-use super::{ObjectInfo, ObjectReader, Storage, StorageError, Upload};
+use super::{ErrorKind, ObjectInfo, ObjectReader, Storage, StorageError, Unfinished, Upload};
 use crate::config::LocalConfig;
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -31,11 +31,17 @@ impl LocalStorage {
     }
 
     fn error(&self, op: &'static str, key: &str, err: impl std::fmt::Display) -> StorageError {
-        StorageError {
-            storage: self.describe(),
-            op,
-            key: key.to_string(),
-            message: err.to_string(),
+        StorageError::new(self.describe(), op, key, err.to_string())
+    }
+
+    /// The directory of the keys under `prefix` (which ends in `/` or is
+    /// empty).
+    fn dir_of(&self, prefix: &str) -> Result<PathBuf, StorageError> {
+        let dir = prefix.trim_end_matches('/');
+        if dir.is_empty() {
+            Ok(self.root.clone())
+        } else {
+            self.path_of(dir)
         }
     }
 
@@ -77,7 +83,59 @@ impl Storage for LocalStorage {
             .map_err(|e| self.error("stat", key, e))
     }
 
-    fn begin_upload(&self, key: &str) -> Box<dyn Upload> {
+    /// A file's writer is not recorded: linking a finished file either
+    /// happens or fails, no answer is ever lost.
+    async fn written_by(&self, _key: &str) -> Result<Option<String>, StorageError> {
+        Ok(None)
+    }
+
+    /// Temp files (`.NAME.partial-PID-N`) in the directory `prefix` names.
+    async fn unfinished(&self, prefix: &str) -> Result<Vec<Unfinished>, StorageError> {
+        let path = self.dir_of(prefix)?;
+        let mut entries = match fs::read_dir(&path).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.error("list", prefix, e)),
+        };
+        let mut found = Vec::new();
+        while let Some(entry) = entries
+            .next_entry()
+            .await
+            .map_err(|e| self.error("list", prefix, e))?
+        {
+            let Ok(file) = entry.file_name().into_string() else {
+                continue;
+            };
+            let Some((name, pid)) = parse_temp_name(&file) else {
+                continue;
+            };
+            let started = entry
+                .metadata()
+                .await
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| jiff::Timestamp::try_from(t).ok());
+            found.push(Unfinished {
+                key: format!("{prefix}{name}"),
+                id: format!("{prefix}{file}"),
+                started,
+                ours: pid == std::process::id(),
+            });
+        }
+        found.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(found)
+    }
+
+    async fn discard(&self, unfinished: &Unfinished) -> Result<(), StorageError> {
+        let path = self.path_of(&unfinished.id)?;
+        match fs::remove_file(&path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(self.error("delete", &unfinished.id, e)),
+        }
+    }
+
+    fn begin_upload(&self, key: &str, _run: &str) -> Box<dyn Upload> {
         Box::new(LocalUpload {
             store: self.clone(),
             key: key.to_string(),
@@ -86,8 +144,8 @@ impl Storage for LocalStorage {
         })
     }
 
-    async fn put(&self, key: &str, body: Bytes) -> Result<(), StorageError> {
-        let mut upload = self.begin_upload(key);
+    async fn put(&self, key: &str, body: Bytes, run: &str) -> Result<(), StorageError> {
+        let mut upload = self.begin_upload(key, run);
         upload.write(body).await?;
         upload.finish().await
     }
@@ -95,12 +153,7 @@ impl Storage for LocalStorage {
     /// Files directly in the directory `prefix` names (keys never nest
     /// deeper than their job's directory); temp files are not keys.
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StorageError> {
-        let dir = prefix.trim_end_matches('/');
-        let path = if dir.is_empty() {
-            self.root.clone()
-        } else {
-            self.path_of(dir)?
-        };
+        let path = self.dir_of(prefix)?;
         let mut entries = match fs::read_dir(&path).await {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -161,7 +214,18 @@ fn temp_name(path: &Path) -> PathBuf {
         .and_then(|n| n.to_str())
         .unwrap_or("backup");
     let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    path.with_file_name(format!(".{name}.partial-{}-{n}", std::process::id()))
+    path.with_file_name(format!(".{name}{PARTIAL}{}-{n}", std::process::id()))
+}
+
+/// What marks a temp file, between the final name and `PID-N`.
+const PARTIAL: &str = ".partial-";
+
+/// The final name and the writer's pid of a temp file's name.
+fn parse_temp_name(file: &str) -> Option<(&str, u32)> {
+    let (name, rest) = file.strip_prefix('.')?.rsplit_once(PARTIAL)?;
+    let (pid, n) = rest.split_once('-')?;
+    n.parse::<u64>().ok()?;
+    Some((name, pid.parse().ok()?))
 }
 
 impl LocalUpload {
@@ -197,11 +261,13 @@ impl LocalUpload {
         let temp = self.temp.clone().expect("opened above");
         fs::hard_link(&temp, &final_path).await.map_err(|e| {
             if e.kind() == std::io::ErrorKind::AlreadyExists {
-                self.store.error(
-                    "link",
-                    &self.key,
-                    "the file already exists; it is never replaced",
-                )
+                self.store
+                    .error(
+                        "link",
+                        &self.key,
+                        "the file already exists; it is never replaced",
+                    )
+                    .with_kind(ErrorKind::AlreadyExists)
             } else {
                 self.store.error("link", &self.key, e)
             }

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 
-use super::{ObjectInfo, ObjectReader, Storage, StorageError, Upload};
+use super::{ErrorKind, ObjectInfo, ObjectReader, Storage, StorageError, Unfinished, Upload};
 
 /// The operations a fault can strike.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +40,29 @@ struct Fault {
 #[derive(Default)]
 struct State {
     objects: BTreeMap<String, Bytes>,
+    /// The run that wrote each object keepsake wrote.
+    writers: BTreeMap<String, String>,
+    /// Uploads begun and not yet finished or aborted, by id.
+    open: BTreeMap<u64, Unfinished>,
+    next_upload: u64,
     faults: Vec<Fault>,
+}
+
+impl State {
+    /// Stores `body` at `key` for `run`, unless the key is taken.
+    fn create(&mut self, key: &str, body: Bytes, run: &str) -> Result<(), &'static str> {
+        if self.objects.contains_key(key) {
+            return Err("the key exists; it is never replaced");
+        }
+        self.objects.insert(key.to_string(), body);
+        self.writers.insert(key.to_string(), run.to_string());
+        Ok(())
+    }
+
+    fn remove(&mut self, key: &str) {
+        self.objects.remove(key);
+        self.writers.remove(key);
+    }
 }
 
 /// Objects in a map behind a lock.
@@ -97,7 +119,33 @@ impl MemoryStorage {
 
     /// Stores `body` at `key` directly, as another writer would.
     pub fn insert(&self, key: &str, body: impl Into<Bytes>) {
-        self.state().objects.insert(key.to_string(), body.into());
+        let mut state = self.state();
+        state.objects.insert(key.to_string(), body.into());
+        state.writers.remove(key);
+    }
+
+    /// Leaves an unfinished upload to `key` started at `started`, as a
+    /// killed process of another run would.
+    pub fn leave_upload(&self, key: &str, started: jiff::Timestamp) {
+        let mut state = self.state();
+        state.next_upload += 1;
+        let id = state.next_upload;
+        state.open.insert(
+            id,
+            Unfinished {
+                key: key.to_string(),
+                id: id.to_string(),
+                started: Some(started),
+                ours: false,
+            },
+        );
+    }
+
+    /// The keys of unfinished uploads, sorted.
+    pub fn open_uploads(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self.state().open.values().map(|u| u.key.clone()).collect();
+        keys.sort();
+        keys
     }
 
     /// Every key, sorted.
@@ -137,12 +185,12 @@ impl Inner {
     }
 
     fn error(&self, op: &'static str, key: &str, message: &str) -> StorageError {
-        StorageError {
-            storage: self.describe(),
-            op,
-            key: key.to_string(),
-            message: message.to_string(),
-        }
+        StorageError::new(self.describe(), op, key, message)
+    }
+
+    fn taken(&self, op: &'static str, key: &str, message: &str) -> StorageError {
+        self.error(op, key, message)
+            .with_kind(ErrorKind::AlreadyExists)
     }
 
     /// Runs `apply` unless a fault strikes first; a fault that strikes
@@ -208,33 +256,77 @@ impl Storage for MemoryStorage {
         Ok(Box::new(std::io::Cursor::new(body)))
     }
 
-    async fn put(&self, key: &str, body: Bytes) -> Result<(), StorageError> {
-        self.inner.guarded(Op::Put, "PUT", key, |s| {
-            s.objects.insert(key.to_string(), body);
-            Ok(())
+    async fn put(&self, key: &str, body: Bytes, run: &str) -> Result<(), StorageError> {
+        let inner = &self.inner;
+        inner.guarded(Op::Put, "PUT", key, |s| {
+            s.create(key, body, run)
+                .map_err(|why| inner.taken("PUT", key, why))
         })
     }
 
-    fn begin_upload(&self, key: &str) -> Box<dyn Upload> {
+    fn begin_upload(&self, key: &str, run: &str) -> Box<dyn Upload> {
+        let id = {
+            let mut state = self.state();
+            state.next_upload += 1;
+            let id = state.next_upload;
+            state.open.insert(
+                id,
+                Unfinished {
+                    key: key.to_string(),
+                    id: id.to_string(),
+                    started: Some(jiff::Timestamp::now()),
+                    ours: true,
+                },
+            );
+            id
+        };
         Box::new(MemoryUpload {
             storage: Arc::clone(&self.inner),
             key: key.to_string(),
+            run: run.to_string(),
+            id,
             buf: BytesMut::new(),
         })
     }
 
+    async fn written_by(&self, key: &str) -> Result<Option<String>, StorageError> {
+        self.inner
+            .guarded(Op::Exists, "HEAD", key, |s| Ok(s.writers.get(key).cloned()))
+    }
+
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
         self.inner.guarded(Op::Delete, "DELETE", key, |s| {
-            s.objects.remove(key);
+            s.remove(key);
             Ok(())
         })
     }
+
+    async fn unfinished(&self, prefix: &str) -> Result<Vec<Unfinished>, StorageError> {
+        self.inner.guarded(Op::List, "LIST uploads", prefix, |s| {
+            Ok(s.open
+                .values()
+                .filter(|u| u.key.starts_with(prefix))
+                .cloned()
+                .collect())
+        })
+    }
+
+    async fn discard(&self, unfinished: &Unfinished) -> Result<(), StorageError> {
+        self.inner
+            .guarded(Op::Delete, "ABORT", &unfinished.key, |s| {
+                s.open.retain(|id, _| id.to_string() != unfinished.id);
+                Ok(())
+            })
+    }
 }
 
-/// An upload that appears in the map only when it finishes.
+/// An upload that appears in the map only when it finishes; dropped
+/// without finishing or aborting (a killed process), it stays open.
 struct MemoryUpload {
     storage: Arc<Inner>,
     key: String,
+    run: String,
+    id: u64,
     buf: BytesMut,
 }
 
@@ -250,13 +342,20 @@ impl Upload for MemoryUpload {
 
     async fn finish(self: Box<Self>) -> Result<(), StorageError> {
         let body = self.buf.freeze();
-        self.storage.guarded(Op::Finish, "finish", &self.key, |s| {
-            s.objects.insert(self.key.clone(), body);
-            Ok(())
-        })
+        let inner = &self.storage;
+        let result = inner.guarded(Op::Finish, "finish", &self.key, |s| {
+            s.open.remove(&self.id);
+            s.create(&self.key, body, &self.run)
+                .map_err(|why| inner.taken("finish", &self.key, why))
+        });
+        // Like a multipart upload that failed to complete: aborted.
+        inner.state().open.remove(&self.id);
+        result
     }
 
-    async fn abort(self: Box<Self>) {}
+    async fn abort(self: Box<Self>) {
+        self.storage.state().open.remove(&self.id);
+    }
 }
 
 #[cfg(test)]
@@ -267,7 +366,7 @@ mod tests {
     #[tokio::test]
     async fn an_upload_appears_only_when_it_finishes() {
         let m = MemoryStorage::new("t", "p");
-        let mut up = m.begin_upload("p/a");
+        let mut up = m.begin_upload("p/a", "run");
         up.write(Bytes::from_static(b"he")).await.unwrap();
         up.write(Bytes::from_static(b"llo")).await.unwrap();
         assert!(!m.exists("p/a").await.unwrap());
@@ -280,24 +379,46 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(body, "hello");
-        let aborted = m.begin_upload("p/b");
+        let aborted = m.begin_upload("p/b", "run");
         aborted.abort().await;
         assert_eq!(m.keys(), ["p/a"]);
+        assert_eq!(m.written_by("p/a").await.unwrap().as_deref(), Some("run"));
+        let crashed = m.begin_upload("p/c", "run");
+        drop(crashed);
+        assert_eq!(m.open_uploads(), ["p/c"]);
     }
 
     #[tokio::test]
     async fn faults_strike_by_operation_and_key_and_can_apply_first() {
         let m = MemoryStorage::new("t", "");
         m.fail_once(Op::Put, "x");
-        assert!(m.put("x1", Bytes::new()).await.is_err());
-        m.put("x1", Bytes::new()).await.unwrap();
-        m.put("y", Bytes::new()).await.unwrap();
+        assert!(m.put("x1", Bytes::new(), "r").await.is_err());
+        m.put("x1", Bytes::new(), "r").await.unwrap();
+        m.put("y", Bytes::new(), "r").await.unwrap();
         m.lose_answer_once(Op::Delete, "y");
         assert!(m.delete("y").await.is_err());
         assert!(!m.exists("y").await.unwrap(), "applied before failing");
         m.fail(Op::List, "");
         assert!(m.list("").await.is_err());
         assert!(m.list("").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_write_never_replaces_an_object() {
+        let m = MemoryStorage::new("t", "");
+        m.insert("k", "theirs");
+        let err = m
+            .put("k", Bytes::from_static(b"ours"), "r")
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::AlreadyExists);
+        let mut up = m.begin_upload("k", "r");
+        up.write(Bytes::from_static(b"ours")).await.unwrap();
+        let err = up.finish().await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::AlreadyExists);
+        assert_eq!(m.object("k").unwrap(), "theirs");
+        assert_eq!(m.written_by("k").await.unwrap(), None);
+        assert!(m.open_uploads().is_empty());
     }
 
     #[tokio::test]

@@ -16,14 +16,16 @@ use aws_sdk_s3::config::{
     Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
 };
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::complete_multipart_upload::CompleteMultipartUploadError;
+use aws_sdk_s3::operation::put_object::PutObjectError;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
 use bytes::{Bytes, BytesMut};
 use secrecy::ExposeSecret;
 use tokio::task::JoinSet;
 
 use super::parts::{MAX_PARTS, part_size};
-use super::{ObjectInfo, ObjectReader, Storage, StorageError, Upload};
+use super::{ErrorKind, ObjectInfo, ObjectReader, Storage, StorageError, Unfinished, Upload};
 use crate::config::S3Config;
 
 /// Attempts per request (the SDK backs off exponentially between them).
@@ -39,21 +41,96 @@ pub struct S3Storage {
     parts_in_flight: usize,
 }
 
-/// Renders an SDK error with its whole cause chain (never credentials).
+/// Renders an SDK error: the HTTP status, the S3 error code and message,
+/// and a hint for the common ones; or, without an answer, the whole cause
+/// chain (never credentials).
 fn sdk_message<E>(err: &SdkError<E, HttpResponse>) -> String
 where
     E: std::error::Error + ProvideErrorMetadata + 'static,
 {
-    match err.as_service_error() {
-        Some(service) => {
-            let code = service.code().unwrap_or("error");
-            let message = service.message().unwrap_or("");
-            format!("{code}: {message}")
-                .trim_end_matches([':', ' '])
-                .to_string()
-        }
-        None => cause_chain(err),
+    let Some(raw) = err.raw_response() else {
+        return cause_chain(err);
+    };
+    let status = raw.status().as_u16();
+    let (code, message) = match err.as_service_error() {
+        Some(service) => (service.code(), service.message()),
+        None => (None, None),
+    };
+    let mut text = format!("HTTP {status}");
+    if let Some(code) = code {
+        text.push(' ');
+        text.push_str(code);
     }
+    if let Some(message) = message.filter(|m| !m.is_empty()) {
+        text.push_str(": ");
+        text.push_str(message);
+    }
+    if let Some(hint) = hint(status, code) {
+        text.push_str(" (");
+        text.push_str(hint);
+        text.push(')');
+    }
+    text
+}
+
+/// What to check for the failures people meet most.
+fn hint(status: u16, code: Option<&str>) -> Option<&'static str> {
+    Some(match (status, code) {
+        (_, Some("SignatureDoesNotMatch")) => "the secret key is wrong",
+        (_, Some("InvalidAccessKeyId")) => "the access key id is unknown to this store",
+        (_, Some("NoSuchBucket")) => "the bucket does not exist",
+        (301 | 307, _) | (_, Some("PermanentRedirect" | "AuthorizationHeaderMalformed")) => {
+            "the bucket is in another region: set region"
+        }
+        (403, _) => "check the access keys and the bucket policy",
+        (412, _) => "the key exists already; keepsake never replaces an object",
+        (503, _) | (_, Some("SlowDown")) => "the store is throttling requests",
+        _ => return None,
+    })
+}
+
+/// The status of a failed request, when the store answered.
+fn status_of<E>(err: &SdkError<E, HttpResponse>) -> Option<u16> {
+    err.raw_response().map(|r| r.status().as_u16())
+}
+
+/// A conditional write found the key taken (412), or another conditional
+/// write to it in progress (409).
+fn key_taken<E>(err: &SdkError<E, HttpResponse>) -> bool {
+    matches!(status_of(err), Some(412 | 409))
+}
+
+/// The store does not implement conditional writes.
+fn no_conditional_writes<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
+    matches!(status_of(err), Some(501))
+        || err
+            .as_service_error()
+            .is_some_and(|e| e.code() == Some("NotImplemented"))
+}
+
+/// The metadata key that names the run that wrote an object.
+const RUN_METADATA: &str = "keepsake-run";
+/// Keys per DeleteObjects request (S3's limit).
+const DELETE_BATCH: usize = 1000;
+
+/// Multipart uploads this process has open, by upload id: never removed
+/// as leftovers.
+static OPEN_UPLOADS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn track_upload(id: &str, open: bool) {
+    let mut ids = OPEN_UPLOADS.lock().expect("open uploads lock");
+    ids.retain(|known| known != id);
+    if open {
+        ids.push(id.to_string());
+    }
+}
+
+fn upload_is_ours(id: &str) -> bool {
+    OPEN_UPLOADS
+        .lock()
+        .expect("open uploads lock")
+        .iter()
+        .any(|known| known == id)
 }
 
 /// An HTTP 200 whose body could not be decoded: the request may well have
@@ -127,12 +204,53 @@ impl S3Storage {
     }
 
     fn error(&self, op: &'static str, key: &str, message: String) -> StorageError {
-        StorageError {
-            storage: self.describe(),
-            op,
-            key: key.to_string(),
-            message,
+        StorageError::new(self.describe(), op, key, message)
+    }
+
+    /// The error of a write that must not replace an object.
+    fn write_error<E>(
+        &self,
+        op: &'static str,
+        key: &str,
+        err: &SdkError<E, HttpResponse>,
+    ) -> StorageError
+    where
+        E: std::error::Error + ProvideErrorMetadata + 'static,
+    {
+        let error = self.error(op, key, sdk_message(err));
+        if key_taken(err) {
+            error.with_kind(ErrorKind::AlreadyExists)
+        } else {
+            error
         }
+    }
+
+    /// Warns, once per process, that the store ignores `If-None-Match`.
+    fn warn_unconditional(&self) {
+        static WARNED: std::sync::Once = std::sync::Once::new();
+        WARNED.call_once(|| {
+            tracing::warn!(storage = %self.describe(), "the store does not implement conditional writes (If-None-Match); keepsake checks that a key is free before writing, but two processes writing the same key in the same second could replace one another's backup");
+        });
+    }
+
+    async fn put_once(
+        &self,
+        key: &str,
+        body: Bytes,
+        run: &str,
+        conditional: bool,
+    ) -> Result<(), SdkError<PutObjectError, HttpResponse>> {
+        let mut request = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .metadata(RUN_METADATA, run)
+            .body(ByteStream::from(body));
+        if conditional {
+            request = request.if_none_match("*");
+        }
+        request.send().await.map(|_| ())
     }
 
     async fn abort_upload(&self, key: &str, upload_id: &str) {
@@ -198,15 +316,139 @@ impl Storage for S3Storage {
         }
     }
 
-    async fn put(&self, key: &str, body: Bytes) -> Result<(), StorageError> {
-        self.client
-            .put_object()
+    /// A PutObject with `If-None-Match: *`; a store that does not
+    /// implement it gets a plain one.
+    async fn put(&self, key: &str, body: Bytes, run: &str) -> Result<(), StorageError> {
+        match self.put_once(key, body.clone(), run, true).await {
+            Ok(()) => Ok(()),
+            Err(e) if no_conditional_writes(&e) => {
+                self.warn_unconditional();
+                self.put_once(key, body, run, false)
+                    .await
+                    .map_err(|e| self.write_error("PUT", key, &e))
+            }
+            Err(e) => Err(self.write_error("PUT", key, &e)),
+        }
+    }
+
+    async fn written_by(&self, key: &str) -> Result<Option<String>, StorageError> {
+        let result = self
+            .client
+            .head_object()
             .bucket(&self.bucket)
             .key(key)
-            .body(ByteStream::from(body))
+            .send()
+            .await;
+        match result {
+            Ok(head) => Ok(head.metadata().and_then(|m| m.get(RUN_METADATA)).cloned()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
+            Err(e) => Err(self.error("HEAD", key, sdk_message(&e))),
+        }
+    }
+
+    /// DeleteObjects, a thousand keys at a time; a batch whose request
+    /// fails counts every key in it as failed.
+    async fn delete_many(&self, keys: &[String]) -> Vec<StorageError> {
+        let mut failures = Vec::new();
+        for batch in keys.chunks(DELETE_BATCH) {
+            let objects: Vec<ObjectIdentifier> = batch
+                .iter()
+                .filter_map(|k| ObjectIdentifier::builder().key(k).build().ok())
+                .collect();
+            let delete = match Delete::builder()
+                .set_objects(Some(objects))
+                .quiet(true)
+                .build()
+            {
+                Ok(delete) => delete,
+                Err(e) => {
+                    failures.extend(
+                        batch
+                            .iter()
+                            .map(|k| self.error("DeleteObjects", k, e.to_string())),
+                    );
+                    continue;
+                }
+            };
+            let result = self
+                .client
+                .delete_objects()
+                .bucket(&self.bucket)
+                .delete(delete)
+                .send()
+                .await;
+            match result {
+                Ok(out) => failures.extend(out.errors().iter().map(|e| {
+                    let message = format!(
+                        "{}: {}",
+                        e.code().unwrap_or("error"),
+                        e.message().unwrap_or_default()
+                    );
+                    self.error("DeleteObjects", e.key().unwrap_or_default(), message)
+                })),
+                Err(e) => {
+                    let message = sdk_message(&e);
+                    failures.extend(
+                        batch
+                            .iter()
+                            .map(|k| self.error("DeleteObjects", k, message.clone())),
+                    );
+                }
+            }
+        }
+        failures
+    }
+
+    async fn unfinished(&self, prefix: &str) -> Result<Vec<Unfinished>, StorageError> {
+        let mut found = Vec::new();
+        let mut markers: (Option<String>, Option<String>) = (None, None);
+        loop {
+            let page = self
+                .client
+                .list_multipart_uploads()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_key_marker(markers.0.take())
+                .set_upload_id_marker(markers.1.take())
+                .send()
+                .await
+                .map_err(|e| self.error("ListMultipartUploads", prefix, sdk_message(&e)))?;
+            for upload in page.uploads() {
+                let (Some(key), Some(id)) = (upload.key(), upload.upload_id()) else {
+                    continue;
+                };
+                found.push(Unfinished {
+                    key: key.to_string(),
+                    id: id.to_string(),
+                    started: upload
+                        .initiated()
+                        .and_then(|t| jiff::Timestamp::from_second(t.secs()).ok()),
+                    ours: upload_is_ours(id),
+                });
+            }
+            if !page.is_truncated().unwrap_or(false) {
+                break;
+            }
+            markers = (
+                page.next_key_marker().map(str::to_string),
+                page.next_upload_id_marker().map(str::to_string),
+            );
+            if markers.0.is_none() && markers.1.is_none() {
+                break;
+            }
+        }
+        Ok(found)
+    }
+
+    async fn discard(&self, unfinished: &Unfinished) -> Result<(), StorageError> {
+        self.client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&unfinished.key)
+            .upload_id(&unfinished.id)
             .send()
             .await
-            .map_err(|e| self.error("PUT", key, sdk_message(&e)))?;
+            .map_err(|e| self.error("AbortMultipartUpload", &unfinished.key, sdk_message(&e)))?;
         Ok(())
     }
 
@@ -254,10 +496,11 @@ impl Storage for S3Storage {
         Ok(())
     }
 
-    fn begin_upload(&self, key: &str) -> Box<dyn Upload> {
+    fn begin_upload(&self, key: &str, run: &str) -> Box<dyn Upload> {
         Box::new(S3Upload {
             store: self.clone(),
             key: key.to_string(),
+            run: run.to_string(),
             buf: BytesMut::new(),
             next_part: 1,
             upload_id: None,
@@ -273,6 +516,8 @@ impl Storage for S3Storage {
 pub struct S3Upload {
     store: S3Storage,
     key: String,
+    /// Recorded with the object (see [`Storage::written_by`]).
+    run: String,
     buf: BytesMut,
     next_part: u32,
     upload_id: Option<String>,
@@ -302,6 +547,7 @@ impl S3Upload {
                     .create_multipart_upload()
                     .bucket(&self.store.bucket)
                     .key(&self.key)
+                    .metadata(RUN_METADATA, &self.run)
                     .send()
                     .await
                     .map_err(|e| {
@@ -309,6 +555,7 @@ impl S3Upload {
                             .error("CreateMultipartUpload", &self.key, sdk_message(&e))
                     })?;
                 let id = created.upload_id().unwrap_or_default().to_string();
+                track_upload(&id, true);
                 self.upload_id = Some(id.clone());
                 id
             }
@@ -364,7 +611,7 @@ impl S3Upload {
     async fn try_finish(&mut self) -> Result<(), StorageError> {
         if self.upload_id.is_none() {
             let body = self.buf.split().freeze();
-            self.store.put(&self.key, body).await?;
+            self.store.put(&self.key, body, &self.run).await?;
             self.settled = true;
             return Ok(());
         }
@@ -378,21 +625,13 @@ impl S3Upload {
         let mut parts = std::mem::take(&mut self.done);
         parts.sort_by_key(|p| p.part_number());
         let count = parts.len();
-        let upload_id = self.upload_id.clone().unwrap_or_default();
-        let result = self
-            .store
-            .client
-            .complete_multipart_upload()
-            .bucket(&self.store.bucket)
-            .key(&self.key)
-            .upload_id(upload_id)
-            .multipart_upload(
-                CompletedMultipartUpload::builder()
-                    .set_parts(Some(parts))
-                    .build(),
-            )
-            .send()
-            .await;
+        let mut result = self.complete(parts.clone(), true).await;
+        if let Err(e) = &result
+            && no_conditional_writes(e)
+        {
+            self.store.warn_unconditional();
+            result = self.complete(parts, false).await;
+        }
         match result {
             Ok(_) => {}
             Err(e) if answered_ok_but_unreadable(&e) => {
@@ -408,15 +647,41 @@ impl S3Upload {
                 tracing::warn!(key = %self.key, "the store answered CompleteMultipartUpload with a body the SDK cannot read; the object was checked by HEAD and is complete");
             }
             Err(e) => {
-                return Err(self.store.error(
-                    "CompleteMultipartUpload",
-                    &self.key,
-                    sdk_message(&e),
-                ));
+                return Err(self
+                    .store
+                    .write_error("CompleteMultipartUpload", &self.key, &e));
             }
         }
         self.settled = true;
+        if let Some(id) = &self.upload_id {
+            track_upload(id, false);
+        }
         Ok(())
+    }
+
+    /// CompleteMultipartUpload, with `If-None-Match: *` if `conditional`.
+    async fn complete(
+        &self,
+        parts: Vec<CompletedPart>,
+        conditional: bool,
+    ) -> Result<(), SdkError<CompleteMultipartUploadError, HttpResponse>> {
+        let upload_id = self.upload_id.clone().unwrap_or_default();
+        let mut request = self
+            .store
+            .client
+            .complete_multipart_upload()
+            .bucket(&self.store.bucket)
+            .key(&self.key)
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            );
+        if conditional {
+            request = request.if_none_match("*");
+        }
+        request.send().await.map(|_| ())
     }
 
     /// Checks by HEAD that the object exists with every byte sent, as an
@@ -452,6 +717,7 @@ impl S3Upload {
         while self.in_flight.join_next().await.is_some() {}
         if let Some(id) = self.upload_id.take() {
             self.store.abort_upload(&self.key, &id).await;
+            track_upload(&id, false);
         }
         self.settled = true;
     }
@@ -501,7 +767,10 @@ impl Drop for S3Upload {
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             let store = self.store.clone();
             let key = std::mem::take(&mut self.key);
-            handle.spawn(async move { store.abort_upload(&key, &id).await });
+            handle.spawn(async move {
+                store.abort_upload(&key, &id).await;
+                track_upload(&id, false);
+            });
         }
     }
 }
