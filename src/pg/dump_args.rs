@@ -2,7 +2,7 @@
 //! does and allow only options that cannot subvert keepsake's backup.
 //!
 //! An allowlist, not a denylist: glibc's getopt_long accepts any
-//! unambiguous prefix of a long option (`--fil=/tmp/x` is `--file`) and
+//! unambiguous prefix of a long option (`--form=c` is `--format=c`) and
 //! bundles short options (`-vf/tmp/x`, `-aFc`), so a list of refused
 //! spellings can never be complete. Every argument is parsed as pg_dump
 //! would parse it, and only options known to be harmless pass.
@@ -21,11 +21,14 @@
 //! - `-C/--create`: CREATE DATABASE in a plain dump cannot run inside the
 //!   single transaction keepsake restores in;
 //! - `-c/--clean` without `--if-exists`: its DROP statements fail on an
-//!   empty database, where a restore or a verification starts;
+//!   empty database, where a restore or a verification starts (and
+//!   `--if-exists` without `-c`, which pg_dump itself refuses);
 //! - an abbreviation, even of an allowed option: what a prefix means depends
 //!   on the pg_dump version (a new option can make it ambiguous), so the
 //!   configuration must spell options out;
 //! - `--`: it would turn keepsake's own `--dbname` into a positional argument;
+//! - a value missing at the end (`-t`): the option would take keepsake's
+//!   own `--dbname` as its value;
 //! - anything this table does not know.
 //!
 //! `--role` is allowed: SET ROLE only reaches roles the connecting user is
@@ -55,6 +58,8 @@ enum Verdict {
     Allow,
     /// Allowed only together with `--if-exists`.
     Clean,
+    /// Allowed only together with `-c` (pg_dump refuses it alone).
+    IfExists,
     Refuse(&'static str),
 }
 
@@ -141,7 +146,7 @@ const SPECS: &[Spec] = &[
     spec(None, &["exclude-table-data-and-children"], Required, Allow),
     spec(None, &["extra-float-digits"], Required, Allow),
     spec(None, &["filter"], Required, Allow),
-    spec(None, &["if-exists"], No, Allow),
+    spec(None, &["if-exists"], No, Verdict::IfExists),
     spec(None, &["include-foreign-data"], Required, Allow),
     spec(None, &["inserts"], No, Allow),
     spec(None, &["load-via-partition-root"], No, Allow),
@@ -253,6 +258,8 @@ pub enum ArgError {
          database, so the dump could not be restored there; add --if-exists"
     )]
     CleanWithoutIfExists(Written),
+    #[error("{0} needs -c/--clean: pg_dump refuses it alone")]
+    IfExistsWithoutClean(Written),
 }
 
 fn unknown_text(written: &Option<String>, item: usize) -> String {
@@ -321,24 +328,27 @@ pub fn check(args: &[String]) -> Vec<ArgError> {
             errors.push((item, ArgError::Positional(item)));
         }
     }
-    let if_exists = found.iter().any(|o| o.spec.long[0] == "if-exists");
+    let given = |verdict| found.iter().any(|o: &Found| o.spec.verdict == verdict);
+    let pairs = (given(Verdict::Clean), given(Verdict::IfExists));
     errors.extend(
         found
             .into_iter()
-            .filter_map(|o| Some((o.item, judge(o, if_exists)?))),
+            .filter_map(|o| Some((o.item, judge(o, pairs)?))),
     );
     errors.sort_by_key(|(item, _)| *item);
     errors.into_iter().map(|(_, e)| e).collect()
 }
 
 /// The one problem with an option found, if any: refusal first, then how
-/// it is written, then its value.
-fn judge(option: Found, if_exists: bool) -> Option<ArgError> {
+/// it is written, then its value. `(clean, if_exists)`: whether `-c` and
+/// `--if-exists` are among the arguments.
+fn judge(option: Found, (clean, if_exists): (bool, bool)) -> Option<ArgError> {
     let written = option.written;
     match option.spec.verdict {
         Verdict::Refuse(why) => return Some(ArgError::Refused(written, why)),
         Verdict::Clean if !if_exists => return Some(ArgError::CleanWithoutIfExists(written)),
-        Verdict::Allow | Verdict::Clean => {}
+        Verdict::IfExists if !clean => return Some(ArgError::IfExistsWithoutClean(written)),
+        Verdict::Allow | Verdict::Clean | Verdict::IfExists => {}
     }
     if written.how == How::Abbreviation {
         Some(ArgError::Abbreviated(written))
@@ -381,7 +391,7 @@ fn long(body: &str, item: usize) -> Result<Found, (ArgError, bool)> {
                 Some(_) => {
                     let candidates = matches.iter().map(|(n, s)| match s.verdict {
                         Verdict::Refuse(_) => format!("--{n} (which keepsake refuses)"),
-                        Verdict::Allow | Verdict::Clean => format!("--{n}"),
+                        _ => format!("--{n}"),
                     });
                     let error = ArgError::Ambiguous {
                         written: format!("--{name}"),
@@ -545,6 +555,7 @@ mod tests {
             (&["-C"], "`-C` (--create) puts CREATE DATABASE"),
             (&["-c"], "`-c` (--clean) without --if-exists"),
             (&["--clean"], "`--clean` without --if-exists"),
+            (&["--if-exists"], "`--if-exists` needs -c/--clean"),
             (&["shop"], "item 1 is not an option"),
             (&["-"], "item 1 is not an option"),
             (&["--"], "`--` would end pg_dump's options"),
