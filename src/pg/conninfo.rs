@@ -1,14 +1,25 @@
-//! Connection strings: split the password out of a PostgreSQL URL or
-//! `key=value` conninfo so that it reaches pg_dump through its environment,
-//! never its command line, and show the rest with the password redacted.
+//! Connection strings: read a PostgreSQL URL, a `key=value` conninfo or a
+//! bare database name as libpq does, split the password out so that it
+//! reaches the client through its environment, never its command line, and
+//! refuse anything else without repeating any of it.
+//!
+//! keepsake hands the client a string it wrote itself from what it parsed,
+//! never the input: whatever it did not understand cannot slip through.
+//! libpq matches keywords case-sensitively (`conninfo_find` in
+//! `src/interfaces/libpq/fe-connect.c` uses `strcmp`), so `PASSWORD=x` is
+//! not a password to libpq but an invalid option, and it would still sit on
+//! the command line; keepsake therefore refuses every keyword it does not
+//! know, in any case. URL schemes are matched case-insensitively and written
+//! back in lower case (libpq itself wants them lower case).
+
+mod uri;
 
 use secrecy::{ExposeSecret, SecretString};
-use url::Url;
 
 /// A connection with its password held apart.
 #[derive(Clone)]
 pub struct Connection {
-    /// What pg_dump gets as `--dbname`: the input without any password.
+    /// What the client gets as `--dbname`: written by keepsake, no password.
     pub conninfo: String,
     /// The password from the string itself, if it had one.
     pub password: Option<SecretString>,
@@ -20,14 +31,14 @@ impl Connection {
         if self.password.is_none() {
             return self.conninfo.clone();
         }
-        if self.conninfo.contains("://")
-            && let Ok(mut url) = Url::parse(&self.conninfo)
-            && !url.username().is_empty()
-            && url.set_password(Some("***")).is_ok()
-        {
-            return url.to_string();
+        if let Some(Ok((uri, _))) = uri::split_scheme(&self.conninfo).map(uri::parse) {
+            return uri.to_string_masked();
         }
-        format!("{} password=***", self.conninfo)
+        if self.conninfo.is_empty() {
+            "password=***".to_string()
+        } else {
+            format!("{} password=***", self.conninfo)
+        }
     }
 }
 
@@ -54,82 +65,195 @@ impl std::fmt::Debug for Connection {
     }
 }
 
-/// Why a connection string could not be read. Never carries the string
-/// itself, which may hold a password.
+/// Why a connection string was refused. Never carries any part of the
+/// string, which may hold a password: only positions (characters counted
+/// from 1) and keepsake's own names.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConnInfoError {
-    #[error("not a valid PostgreSQL URL ({0})")]
-    BadUrl(String),
-    #[error("unterminated quoted value in key=value connection string")]
-    Unterminated,
-    #[error("expected `key=value` in connection string, found `{0}`")]
-    MissingEquals(String),
     #[error("the connection string is empty")]
     Empty,
+    #[error("unterminated quoted value in key=value connection string")]
+    Unterminated,
+    #[error(
+        "expected `key=value` at character {0} of the connection string \
+         (quote a value that holds spaces: key='a b')"
+    )]
+    MissingEquals(usize),
+    #[error("the keyword at character {at} is not one keepsake knows{}", hint_text(*.hint))]
+    UnknownKeyword {
+        at: usize,
+        /// The known keyword it spells in another case.
+        hint: Option<&'static str>,
+    },
+    #[error(
+        "`{0}` would put a secret on the client's command line; keepsake can \
+         pass only `password` safely (through the environment)"
+    )]
+    SecretKeyword(&'static str),
+    #[error("the database name is itself a connection string; give that string directly")]
+    Nested,
+    #[error("not a valid PostgreSQL URL: {0}")]
+    BadUrl(&'static str),
+    #[error("only postgresql:// and postgres:// URLs are understood")]
+    UnsupportedScheme,
+    #[error(
+        "this looks like a URL without its scheme; write postgresql://user:password@host/dbname"
+    )]
+    MissingScheme,
+    #[error(
+        "not a connection string keepsake understands: give a postgresql:// URL, \
+         key=value settings or a plain database name"
+    )]
+    NotUnderstood,
+}
+
+fn hint_text(hint: Option<&'static str>) -> String {
+    match hint {
+        Some(known) => format!(" (keywords are lower case: did you mean `{known}`?)"),
+        None => " (if it is part of a value with spaces, quote the value: key='a b')".to_string(),
+    }
+}
+
+/// libpq's connection keywords (PostgreSQL 15 to 18) that carry no secret.
+const KEYWORDS: &[&str] = &[
+    "service",
+    "user",
+    "passfile",
+    "channel_binding",
+    "connect_timeout",
+    "dbname",
+    "host",
+    "hostaddr",
+    "port",
+    "client_encoding",
+    "options",
+    "application_name",
+    "fallback_application_name",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_count",
+    "tcp_user_timeout",
+    "sslmode",
+    "sslnegotiation",
+    "sslcompression",
+    "sslcert",
+    "sslkey",
+    "sslcertmode",
+    "sslrootcert",
+    "sslcrl",
+    "sslcrldir",
+    "sslsni",
+    "sslkeylogfile",
+    "requirepeer",
+    "require_auth",
+    "ssl_min_protocol_version",
+    "ssl_max_protocol_version",
+    "min_protocol_version",
+    "max_protocol_version",
+    "gssencmode",
+    "krbsrvname",
+    "gsslib",
+    "gssdelegation",
+    "replication",
+    "target_session_attrs",
+    "load_balance_hosts",
+    "oauth_issuer",
+    "oauth_client_id",
+    "oauth_scope",
+];
+
+/// Keywords whose value is a secret that has no environment variable: it
+/// could only travel on the command line, so they are refused.
+const SECRETS: &[&str] = &[
+    "sslpassword",
+    "scram_client_key",
+    "scram_server_key",
+    "oauth_client_secret",
+];
+
+/// What a keyword is to keepsake.
+enum Keyword {
+    Password,
+    Setting,
+}
+
+/// Checks one `key=value` (from a conninfo or a URL's query); `at` is
+/// where the key starts, for the error.
+fn keyword(key: &str, value: &str, at: usize) -> Result<Keyword, ConnInfoError> {
+    if key == "password" {
+        return Ok(Keyword::Password);
+    }
+    if let Some(secret) = SECRETS.iter().find(|s| **s == key) {
+        return Err(ConnInfoError::SecretKeyword(secret));
+    }
+    if !KEYWORDS.contains(&key) {
+        let hint = KEYWORDS
+            .iter()
+            .chain(SECRETS)
+            .chain(&["password"])
+            .find(|k| k.eq_ignore_ascii_case(key))
+            .copied();
+        return Err(ConnInfoError::UnknownKeyword { at, hint });
+    }
+    if key == "dbname" && looks_like_connection(value) {
+        return Err(ConnInfoError::Nested);
+    }
+    Ok(Keyword::Setting)
+}
+
+/// What libpq would expand as a connection string where a name is due.
+fn looks_like_connection(value: &str) -> bool {
+    value.contains('=') || uri::split_scheme(value).is_some()
 }
 
 /// Splits the password out of a URL (`postgres://user:pw@host/db`), a
-/// conninfo (`host=h password=pw dbname=db`) or a bare database name.
+/// conninfo (`host=h password=pw dbname=db`) or a bare database name, and
+/// refuses anything else.
 pub fn parse(input: &str) -> Result<Connection, ConnInfoError> {
     let input = input.trim();
     if input.is_empty() {
         return Err(ConnInfoError::Empty);
     }
-    if input.starts_with("postgres://") || input.starts_with("postgresql://") {
-        parse_url(input)
-    } else if input.contains('=') {
-        parse_keywords(input)
-    } else {
-        Ok(Connection {
+    if let Some(split) = uri::split_scheme(input) {
+        let (uri, password) = uri::parse(split)?;
+        return Ok(Connection {
+            conninfo: uri.to_string(),
+            password: password.map(SecretString::from),
+        });
+    }
+    if uri::has_other_scheme(input) {
+        return Err(ConnInfoError::UnsupportedScheme);
+    }
+    if input.contains('=') {
+        return parse_keywords(input);
+    }
+    if is_plain_name(input) {
+        return Ok(Connection {
             conninfo: format!("dbname={}", quote(input)),
             password: None,
-        })
+        });
     }
+    if input.contains('@') {
+        return Err(ConnInfoError::MissingScheme);
+    }
+    Err(ConnInfoError::NotUnderstood)
 }
 
-fn parse_url(input: &str) -> Result<Connection, ConnInfoError> {
-    let mut url = Url::parse(input).map_err(|e| ConnInfoError::BadUrl(e.to_string()))?;
-    let mut password = url.password().map(|p| {
-        let decoded = percent_decode(p);
-        SecretString::from(decoded)
-    });
-    if password.is_some() {
-        url.set_password(None)
-            .map_err(|_| ConnInfoError::BadUrl("cannot remove the password".into()))?;
-    }
-    let query: Vec<(String, String)> = url.query_pairs().into_owned().collect();
-    if query.iter().any(|(k, _)| k == "password") {
-        let kept: Vec<_> = query.iter().filter(|(k, _)| k != "password").collect();
-        if let Some((_, p)) = query.iter().find(|(k, _)| k == "password") {
-            password = Some(SecretString::from(p.clone()));
-        }
-        if kept.is_empty() {
-            url.set_query(None);
-        } else {
-            url.query_pairs_mut().clear().extend_pairs(kept);
-        }
-    }
-    Ok(Connection {
-        conninfo: url.to_string(),
-        password,
-    })
-}
-
-fn percent_decode(s: &str) -> String {
-    url::form_urlencoded::parse(format!("p={}", s.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
+/// A database name that cannot be mistaken for anything else.
+fn is_plain_name(input: &str) -> bool {
+    input
+        .chars()
+        .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '$'))
 }
 
 fn parse_keywords(input: &str) -> Result<Connection, ConnInfoError> {
     let mut kept = Vec::new();
     let mut password = None;
-    for (key, value) in keyword_pairs(input)? {
-        if key == "password" {
-            password = Some(SecretString::from(value));
-        } else {
-            kept.push(format!("{key}={}", quote(&value)));
+    for pair in keyword_pairs(input)? {
+        match keyword(&pair.key, &pair.value, pair.at)? {
+            Keyword::Password => password = Some(SecretString::from(pair.value)),
+            Keyword::Setting => kept.push(format!("{}={}", pair.key, quote(&pair.value))),
         }
     }
     Ok(Connection {
@@ -138,74 +262,95 @@ fn parse_keywords(input: &str) -> Result<Connection, ConnInfoError> {
     })
 }
 
-/// Splits `key = value key2='quoted \' value'` into pairs, as libpq does.
-fn keyword_pairs(input: &str) -> Result<Vec<(String, String)>, ConnInfoError> {
+/// One `key=value` of a conninfo; `at` is where the key starts.
+struct Pair {
+    key: String,
+    value: String,
+    at: usize,
+}
+
+/// Splits `key = value key2='quoted \' value'` into pairs as libpq's
+/// `conninfo_parse` does: white space around `=` is allowed, a backslash
+/// takes the next character literally, a quoted value ends at an unescaped
+/// `'`.
+fn keyword_pairs(input: &str) -> Result<Vec<Pair>, ConnInfoError> {
     let mut pairs = Vec::new();
-    let mut chars = input.chars().peekable();
+    let mut chars = input.chars().enumerate().peekable();
+    let blank = |c: &(usize, char)| c.1.is_whitespace();
     loop {
-        while chars.next_if(|c| c.is_whitespace()).is_some() {}
-        if chars.peek().is_none() {
+        while chars.next_if(blank).is_some() {}
+        let Some(&(start, _)) = chars.peek() else {
             return Ok(pairs);
-        }
+        };
         let mut key = String::new();
-        while let Some(c) = chars.next_if(|c| *c != '=' && !c.is_whitespace()) {
+        while let Some((_, c)) = chars.next_if(|&(_, c)| c != '=' && !c.is_whitespace()) {
             key.push(c);
         }
-        while chars.next_if(|c| c.is_whitespace()).is_some() {}
-        if chars.next() != Some('=') {
-            return Err(ConnInfoError::MissingEquals(key));
+        while chars.next_if(blank).is_some() {}
+        if chars.next_if(|&(_, c)| c == '=').is_none() {
+            return Err(ConnInfoError::MissingEquals(start + 1));
         }
-        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        while chars.next_if(blank).is_some() {}
         let mut value = String::new();
-        if chars.next_if_eq(&'\'').is_some() {
+        if chars.next_if(|&(_, c)| c == '\'').is_some() {
             loop {
-                match chars.next() {
+                match chars.next().map(|(_, c)| c) {
                     None => return Err(ConnInfoError::Unterminated),
                     Some('\'') => break,
-                    Some('\\') => value.push(chars.next().ok_or(ConnInfoError::Unterminated)?),
+                    Some('\\') => {
+                        let (_, c) = chars.next().ok_or(ConnInfoError::Unterminated)?;
+                        value.push(c);
+                    }
                     Some(c) => value.push(c),
                 }
             }
         } else {
-            while let Some(c) = chars.next_if(|c| !c.is_whitespace()) {
+            while let Some((_, c)) = chars.next_if(|c| !blank(c)) {
                 if c == '\\' {
-                    value.push(chars.next().ok_or(ConnInfoError::Unterminated)?);
+                    // As libpq: a backslash at the very end is dropped.
+                    if let Some((_, next)) = chars.next() {
+                        value.push(next);
+                    }
                 } else {
                     value.push(c);
                 }
             }
         }
-        pairs.push((key, value));
+        pairs.push(Pair {
+            key,
+            value,
+            at: start + 1,
+        });
     }
 }
 
-/// The database a password-free conninfo (as [`parse`] returns) names.
+/// The database a conninfo written by [`parse`] names.
 pub fn dbname(conninfo: &str) -> Option<String> {
-    if conninfo.contains("://") {
-        let url = Url::parse(conninfo).ok()?;
-        let name = url.path().trim_start_matches('/');
-        return (!name.is_empty()).then(|| percent_decode(name));
+    if let Some(split) = uri::split_scheme(conninfo) {
+        return uri::parse(split).ok()?.0.dbname;
     }
     keyword_pairs(conninfo)
         .ok()?
         .into_iter()
-        .find(|(k, _)| k == "dbname")
-        .map(|(_, v)| v)
+        .rev()
+        .find(|p| p.key == "dbname")
+        .map(|p| p.value)
 }
 
-/// The same connection to another database on the same server.
+/// The same connection (a conninfo written by [`parse`]) to another
+/// database on the same server.
 pub fn with_dbname(conninfo: &str, name: &str) -> String {
-    if conninfo.contains("://")
-        && let Ok(mut url) = Url::parse(conninfo)
+    if let Some(split) = uri::split_scheme(conninfo)
+        && let Ok((mut uri, _)) = uri::parse(split)
     {
-        url.set_path(&format!("/{name}"));
-        return url.to_string();
+        uri.dbname = Some(name.to_string());
+        return uri.to_string();
     }
     let mut pairs: Vec<String> = keyword_pairs(conninfo)
         .unwrap_or_default()
         .into_iter()
-        .filter(|(k, _)| k != "dbname")
-        .map(|(k, v)| format!("{k}={}", quote(&v)))
+        .filter(|p| p.key != "dbname")
+        .map(|p| format!("{}={}", p.key, quote(&p.value)))
         .collect();
     pairs.push(format!("dbname={}", quote(name)));
     pairs.join(" ")
@@ -217,39 +362,13 @@ pub fn quote(value: &str) -> String {
     format!("'{escaped}'")
 }
 
-/// The connection string for people to read: any password replaced by `***`.
+/// The connection string for people to read: whatever [`parse`] takes for
+/// a password replaced by `***`, and nothing of a string it refuses.
 pub fn redact(input: &str) -> String {
-    const UNREADABLE: &str = "*** (unreadable connection string)";
-    let input = input.trim();
-    if input.contains("://") {
-        return redact_url(input).unwrap_or_else(|| UNREADABLE.to_string());
-    }
     match parse(input) {
-        Ok(conn) if conn.password.is_some() => format!("{} password=***", conn.conninfo),
-        Ok(conn) => conn.conninfo,
-        Err(_) => UNREADABLE.to_string(),
+        Ok(conn) => conn.display(),
+        Err(_) => "*** (unreadable connection string)".to_string(),
     }
-}
-
-fn redact_url(input: &str) -> Option<String> {
-    let mut url = Url::parse(input).ok()?;
-    if url.password().is_some() {
-        url.set_password(Some("***")).ok()?;
-    }
-    let query: Vec<(String, String)> = url.query_pairs().into_owned().collect();
-    if query.iter().any(|(k, _)| k == "password") {
-        let redacted = query.into_iter().map(|(k, v)| {
-            let v = if k == "password" {
-                "***".to_string()
-            } else {
-                v
-            };
-            (k, v)
-        });
-        let pairs: Vec<_> = redacted.collect();
-        url.query_pairs_mut().clear().extend_pairs(pairs);
-    }
-    Some(url.to_string())
 }
 
 /// The password, for the child's environment only.
@@ -258,89 +377,4 @@ pub fn expose(password: &SecretString) -> &str {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn pw(c: &Connection) -> Option<String> {
-        c.password.as_ref().map(|p| p.expose_secret().to_string())
-    }
-
-    #[test]
-    fn url_password_is_split_out() {
-        let c = parse("postgres://app:s%40cret@db:5432/shop?sslmode=disable").unwrap();
-        assert_eq!(c.conninfo, "postgres://app@db:5432/shop?sslmode=disable");
-        assert_eq!(pw(&c).as_deref(), Some("s@cret"));
-    }
-
-    #[test]
-    fn url_query_password_is_split_out() {
-        let c = parse("postgresql://db/shop?password=pw&sslmode=require").unwrap();
-        assert_eq!(c.conninfo, "postgresql://db/shop?sslmode=require");
-        assert_eq!(pw(&c).as_deref(), Some("pw"));
-        let c = parse("postgresql://db/shop?password=pw").unwrap();
-        assert_eq!(c.conninfo, "postgresql://db/shop");
-    }
-
-    #[test]
-    fn url_without_password_is_unchanged() {
-        let c = parse("postgres://app@db/shop").unwrap();
-        assert_eq!(c.conninfo, "postgres://app@db/shop");
-        assert!(c.password.is_none());
-    }
-
-    #[test]
-    fn keyword_password_is_split_out() {
-        let c = parse(r"host=db password='it\'s secret' dbname = shop").unwrap();
-        assert_eq!(c.conninfo, "host='db' dbname='shop'");
-        assert_eq!(pw(&c).as_deref(), Some("it's secret"));
-    }
-
-    #[test]
-    fn bare_name_is_a_database() {
-        let c = parse("shop").unwrap();
-        assert_eq!(c.conninfo, "dbname='shop'");
-    }
-
-    #[test]
-    fn bad_input_is_reported_without_echoing_it() {
-        assert!(matches!(parse("  "), Err(ConnInfoError::Empty)));
-        let err = parse("host='db password=x").unwrap_err();
-        assert_eq!(err, ConnInfoError::Unterminated);
-        assert!(!err.to_string().contains("password=x"));
-        assert!(matches!(
-            parse("host=db port"),
-            Err(ConnInfoError::MissingEquals(_))
-        ));
-    }
-
-    #[test]
-    fn database_names_are_read_and_replaced() {
-        let url = parse("postgres://u:p@h:5432/shop?sslmode=disable")
-            .unwrap()
-            .conninfo;
-        assert_eq!(dbname(&url).as_deref(), Some("shop"));
-        assert_eq!(
-            with_dbname(&url, "postgres"),
-            "postgres://u@h:5432/postgres?sslmode=disable"
-        );
-        let kw = parse("host=h dbname=shop user=u").unwrap().conninfo;
-        assert_eq!(dbname(&kw).as_deref(), Some("shop"));
-        assert_eq!(
-            with_dbname(&kw, "postgres"),
-            "host='h' user='u' dbname='postgres'"
-        );
-        assert_eq!(dbname(&parse("host=h").unwrap().conninfo), None);
-    }
-
-    #[test]
-    fn redaction_hides_every_password_form() {
-        assert_eq!(redact("postgres://a:pw@h/d"), "postgres://a:***@h/d");
-        assert_eq!(
-            redact("postgres://h/d?password=pw"),
-            "postgres://h/d?password=***"
-        );
-        assert_eq!(redact("host=h password=pw"), "host='h' password=***");
-        assert_eq!(redact("postgres://h/d"), "postgres://h/d");
-        assert!(!redact("host='h password=pw").contains("pw"));
-    }
-}
+mod tests;

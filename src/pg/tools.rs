@@ -1,5 +1,6 @@
 //! PostgreSQL client programs: find every installed pg_dump (psql, ...),
-//! ask the server its version, and pick the oldest client that can dump it.
+//! ask the server its version, pick the oldest client that can dump it, and
+//! start it with a scrubbed environment.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -8,6 +9,7 @@ use std::process::Stdio;
 
 use tokio::process::Command;
 
+use crate::pg::child_env::child_env;
 use crate::pg::conninfo::{self, Connection};
 
 /// A PostgreSQL version as `server_version_num` writes it (150018 = 15.18).
@@ -188,12 +190,7 @@ pub async fn discover(tool: &str) -> Vec<PgTool> {
         .unwrap_or_default();
     let mut tools = Vec::new();
     for path in found {
-        let output = Command::new(&path)
-            .arg("--version")
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .output()
-            .await;
+        let output = bare(&path).arg("--version").output().await;
         let Ok(output) = output else { continue };
         let text = String::from_utf8_lossy(&output.stdout);
         if let Some(version) = parse_version_output(&text) {
@@ -214,18 +211,24 @@ pub async fn newest(tool: &str) -> Result<PgTool, ToolError> {
         .ok_or(ToolError::NotFound { tool: tool.into() })
 }
 
+/// A client program with the [`child_env`] of keepsake's environment and
+/// no stdin, killed if dropped; no connection yet.
+pub fn bare(program: &Path) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.env_clear()
+        .envs(child_env(std::env::vars_os()))
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    cmd
+}
+
 /// A client command for `conn`: the password travels in `PGPASSWORD`,
 /// never on the command line; no prompt can ever block.
 pub fn command(program: &Path, conn: &Connection) -> Command {
-    let mut cmd = Command::new(program);
-    cmd.stdin(Stdio::null())
-        .kill_on_drop(true)
-        .arg("--no-password");
+    let mut cmd = bare(program);
+    cmd.arg("--no-password");
     if let Some(password) = &conn.password {
         cmd.env("PGPASSWORD", conninfo::expose(password));
-    }
-    if std::env::var_os("PGCONNECT_TIMEOUT").is_none() {
-        cmd.env("PGCONNECT_TIMEOUT", "15");
     }
     cmd
 }
@@ -328,5 +331,47 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("no pg_dump found"), "{err}");
+    }
+
+    fn inherited(name: &str) -> bool {
+        child_env([(name.into(), "x".into())])
+            .iter()
+            .any(|(n, _)| n == name)
+    }
+
+    #[test]
+    fn the_connection_password_replaces_an_inherited_one() {
+        let conn = Connection {
+            conninfo: "host='db'".into(),
+            password: Some("from-config".to_string().into()),
+        };
+        let cmd = command(Path::new("psql"), &conn);
+        let envs: Vec<_> = cmd.as_std().get_envs().collect();
+        let password: Vec<_> = envs.iter().filter(|(k, _)| *k == "PGPASSWORD").collect();
+        assert_eq!(password.len(), 1);
+        assert_eq!(password[0].1, Some("from-config".as_ref()));
+        for (name, _) in &envs {
+            let name = name.to_str().unwrap();
+            assert!(inherited(name), "{name} reaches the child");
+        }
+        let args: Vec<_> = cmd.as_std().get_args().collect();
+        assert_eq!(args, ["--no-password"]);
+    }
+
+    #[tokio::test]
+    async fn a_real_child_sees_only_the_scrubbed_environment() {
+        let out = bare(Path::new("env")).output().await.unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        let names: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(n, _)| n)
+            .collect();
+        // cargo gives this test CARGO_* variables: they must stay behind.
+        assert!(names.contains(&"PGCONNECT_TIMEOUT"), "{names:?}");
+        for name in names {
+            assert!(inherited(name), "{name} reaches the child");
+        }
     }
 }

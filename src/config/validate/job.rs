@@ -10,23 +10,7 @@ use crate::config::defaults;
 use crate::config::error::ErrorKind;
 use crate::config::model::*;
 use crate::config::raw::RawJob;
-use crate::pg::conninfo;
-
-/// pg_dump options that keepsake sets itself or that would break the stream.
-const RESERVED_ARGS: &[&str] = &[
-    "-f",
-    "--file",
-    "-F",
-    "--format",
-    "-d",
-    "--dbname",
-    "-W",
-    "--password",
-    "-Z",
-    "--compress",
-    "-j",
-    "--jobs",
-];
+use crate::pg::{conninfo, dump_args};
 
 /// What a job takes from the rest of the configuration and the machine.
 pub(super) struct JobDefaults<'a> {
@@ -107,18 +91,12 @@ pub(super) fn check_job(
         defaults.cores,
     );
     let pg_dump_args = raw.pg_dump_args.unwrap_or_default();
-    for arg in &pg_dump_args {
-        let flag = arg.split('=').next().unwrap_or(arg);
-        let short_with_value = RESERVED_ARGS
-            .iter()
-            .any(|r| r.len() == 2 && flag.starts_with(r) && !flag.starts_with("--"));
-        if RESERVED_ARGS.contains(&flag) || short_with_value {
-            c.err(
-                ErrorKind::Invalid,
-                &key("pg_dump_args"),
-                format!("{flag:?} is set by keepsake itself (see format, compression, database)"),
-            );
-        }
+    for problem in dump_args::check(&pg_dump_args) {
+        c.err(
+            ErrorKind::Invalid,
+            &key("pg_dump_args"),
+            problem.to_string(),
+        );
     }
     let retention = raw.retention.unwrap_or_default();
     for (rule, value) in [

@@ -175,6 +175,17 @@ fn reserved_pg_dump_flags_are_refused_in_every_spelling() {
         &["--jobs=4"],
         &["-W"],
         &["--password"],
+        // getopt_long abbreviations and bundles that a denylist missed
+        &["--fil=/tmp/x"],
+        &["--form=c"],
+        &["-aFc"],
+        &["-vf/tmp/x"],
+        &["-xZ9"],
+        &["--comp", "9"],
+        &["-V"],
+        &["-c"],
+        &["shop"],
+        &["--frobnicate"],
     ];
     for list in refused {
         let job = RawJob {
@@ -196,6 +207,9 @@ fn harmless_pg_dump_flags_are_accepted() {
         &["--exclude-table-data=audit_log"],
         &["-w"],
         &["-v", "--no-privileges"],
+        &["-T", "foo"],
+        &["--lock-wait-timeout=10s", "--no-comments"],
+        &["-c", "--if-exists"],
     ];
     for list in harmless {
         let job = RawJob {
