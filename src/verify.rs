@@ -168,7 +168,7 @@ async fn plain_edges(mut rx: mpsc::Receiver<Bytes>) -> Option<String> {
 /// read; its stdout and stderr are read all along, so a chatty client can
 /// never wedge the pipe. A problem, if any.
 async fn archive_listing(mut rx: mpsc::Receiver<Bytes>, tool: &std::path::Path) -> Option<String> {
-    let mut cmd = tools::plain_command(tool);
+    let mut cmd = tools::bare(tool);
     cmd.arg("--list")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

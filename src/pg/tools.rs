@@ -109,14 +109,6 @@ pub enum ToolError {
     ServerVersion(String),
 }
 
-/// A client command that needs no connection (`pg_restore --list`),
-/// killed if keepsake drops it.
-pub fn plain_command(program: &Path) -> Command {
-    let mut cmd = Command::new(program);
-    cmd.stdin(Stdio::null()).kill_on_drop(true);
-    cmd
-}
-
 /// The version in `pg_dump --version` output: `pg_dump (PostgreSQL) 15.18 (Debian ...)`.
 pub fn parse_version_output(output: &str) -> Option<PgVersion> {
     let after = output.split_once(')')?.1.trim_start();
