@@ -8,8 +8,14 @@
 #   KS_S3_URL             the S3 endpoint (any credentials are accepted)
 # After `services_start_pg18 DIR` (a second major, for version matching):
 #   KS_PG18_BIN, KS_PG18_PORT
+# After `services_start_rgw DIR` (Ceph's radosgw, a real S3 implementation
+# that checks signatures; scripts/rgw/start.sh):
+#   KS_RGW_URL                          the S3 endpoint (path-style)
+#   KS_RGW_ACCESS_KEY, KS_RGW_SECRET_KEY  its one user's keys
 
 services_log() { echo "[services] $*" >&2; }
+
+SERVICES_SCRIPTS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -100,15 +106,40 @@ services_start_pg18() {
     services_log "PostgreSQL 18 on 127.0.0.1:$KS_PG18_PORT"
 }
 
+# The rgw user's keys default to those tests/common/mod.rs signs with
+# (S3_KEY, S3_SECRET), so the tests run against it unchanged; the Debian
+# packages are installed on first use (~35 s, 69 MB).
+services_start_rgw() {
+    local base=$1 port
+    port=$(free_port)
+    KS_RGW_ACCESS_KEY=${KS_RGW_ACCESS_KEY:-test-access-key}
+    KS_RGW_SECRET_KEY=${KS_RGW_SECRET_KEY:-test-s3-secret-DO-NOT-LOG}
+    SERVICES_RGW_DIR="$base/rgw"
+    RGW_ACCESS_KEY=$KS_RGW_ACCESS_KEY RGW_SECRET_KEY=$KS_RGW_SECRET_KEY \
+        "$SERVICES_SCRIPTS/rgw/start.sh" "$SERVICES_RGW_DIR" "$port" \
+        >"$base/rgw-start.log" 2>&1 \
+        || { services_log "radosgw did not start"; cat "$base/rgw-start.log" >&2; return 1; }
+    KS_RGW_URL="http://127.0.0.1:$port"
+    export KS_RGW_URL KS_RGW_ACCESS_KEY KS_RGW_SECRET_KEY
+    services_log "Ceph radosgw on $KS_RGW_URL ($(grep -o 'in [0-9.]* s' "$base/rgw-start.log" | tail -1))"
+}
+
+# Runs from an EXIT trap, where `set -e` still holds: no step may fail, or
+# the steps after it (and the caller's rm -rf) would be skipped, as after a
+# Ctrl-C that already stopped a server.
 services_stop() {
+    if [ -n "${SERVICES_RGW_DIR:-}" ]; then
+        "$SERVICES_SCRIPTS/rgw/stop.sh" "$SERVICES_RGW_DIR" || true
+    fi
     if [ -n "${SERVICES_PG18_DATA:-}" ]; then
-        runuser -u postgres -- "$KS_PG18_BIN/pg_ctl" -D "$SERVICES_PG18_DATA" -m immediate stop >/dev/null 2>&1
+        runuser -u postgres -- "$KS_PG18_BIN/pg_ctl" -D "$SERVICES_PG18_DATA" -m immediate stop >/dev/null 2>&1 || true
     fi
     if [ -n "${SERVICES_MOTO_PID:-}" ]; then
-        kill "$SERVICES_MOTO_PID" 2>/dev/null; wait "$SERVICES_MOTO_PID" 2>/dev/null
+        kill "$SERVICES_MOTO_PID" 2>/dev/null || true
+        wait "$SERVICES_MOTO_PID" 2>/dev/null || true
     fi
     if [ -n "${SERVICES_PG_DATA:-}" ]; then
-        runuser -u postgres -- "$SERVICES_PG_CTL" -D "$SERVICES_PG_DATA" -m immediate stop >/dev/null 2>&1
+        runuser -u postgres -- "$SERVICES_PG_CTL" -D "$SERVICES_PG_DATA" -m immediate stop >/dev/null 2>&1 || true
     fi
     return 0
 }
