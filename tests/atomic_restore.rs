@@ -30,13 +30,21 @@ fn config_file(dir: &std::path::Path, text: &str) -> std::path::PathBuf {
     path
 }
 
-/// Polls `check` until it holds; panics with `what` after 30 s.
-fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+/// Polls `check` until it holds or 30 s passed; whether it held.
+fn poll(mut check: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        if Instant::now() >= deadline {
+            return false;
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
+    true
+}
+
+/// Polls `check` until it holds; panics with `what` after 30 s.
+fn wait_for(what: &str, check: impl FnMut() -> bool) {
+    assert!(poll(check), "timed out waiting for {what}");
 }
 
 /// Whether another session holds an exclusive lock in `db`: the restore's
@@ -90,13 +98,20 @@ async fn restore_stalled_mid_stream(format: &str) -> (Child, String, String) {
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     let watched = target.clone();
-    tokio::task::spawn_blocking(move || {
-        wait_for("the restore to drop the target's objects", || {
-            restore_has_dropped_objects(&watched)
-        })
+    let dropped = tokio::task::spawn_blocking(move || {
+        poll(|| restore_has_dropped_objects(&watched))
     })
     .await
     .unwrap();
+    if !dropped {
+        kill(&child, "-KILL");
+        let out = child.wait_with_output().unwrap();
+        panic!(
+            "the restore never dropped the target's objects: {}\nrequests: {:?}",
+            String::from_utf8_lossy(&out.stderr),
+            proxy.requests()
+        );
+    }
     assert_eq!(proxy.injected(), 1, "the download stalled");
     assert!(
         child.try_wait().unwrap().is_none(),

@@ -12,7 +12,9 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::config::{
+    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+};
 
 /// The password of the role that must authenticate for real (scram).
 pub const PW_ROLE: &str = "keepsake_pw";
@@ -191,6 +193,9 @@ pub fn s3_client() -> Client {
         .endpoint_url(s3_url())
         .force_path_style(true)
         .credentials_provider(Credentials::new(S3_KEY, S3_SECRET, None, None, "tests"))
+        // As keepsake does: radosgw refuses the newer default checksums.
+        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+        .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
         .build();
     Client::from_conf(config)
 }

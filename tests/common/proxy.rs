@@ -26,8 +26,10 @@ pub enum Fault {
     /// Forward after this delay.
     Delay(Duration),
     /// Pass on the answer's head and this many body bytes, then close.
+    /// Answers no longer than that pass whole and do not count.
     Truncate(usize),
     /// Pass on the answer's head and this many body bytes, then hang.
+    /// Answers no longer than that pass whole and do not count.
     Stall(usize),
 }
 
@@ -47,15 +49,22 @@ struct State {
 }
 
 impl State {
-    fn fault_for(&mut self, method: &str, target: &str) -> Option<Fault> {
+    /// The fault for a request, and the rule it came from.
+    fn fault_for(&mut self, method: &str, target: &str) -> Option<(Fault, usize)> {
         self.seen.push(format!("{method} {target}"));
-        let rule = self
+        let index = self
             .rules
-            .iter_mut()
-            .find(|r| r.remaining > 0 && r.method == method && target.contains(&r.target))?;
-        rule.remaining -= 1;
+            .iter()
+            .position(|r| r.remaining > 0 && r.method == method && target.contains(&r.target))?;
+        self.rules[index].remaining -= 1;
         self.injected += 1;
-        Some(rule.fault)
+        Some((self.rules[index].fault, index))
+    }
+
+    /// Gives back a fault that did not apply.
+    fn refund(&mut self, index: usize) {
+        self.rules[index].remaining += 1;
+        self.injected -= 1;
     }
 }
 
@@ -100,6 +109,11 @@ impl Proxy {
     /// How many faults were injected so far.
     pub fn injected(&self) -> usize {
         self.state.lock().unwrap().injected
+    }
+
+    /// Every request seen so far, as `METHOD target`.
+    pub fn requests(&self) -> Vec<String> {
+        self.state.lock().unwrap().seen.clone()
     }
 
     /// How many requests with `method` and a target containing `target`
@@ -218,7 +232,8 @@ async fn serve(client: TcpStream, upstream: &str, state: &Mutex<State>) -> std::
         let mut words = request.first.split(' ');
         let method = words.next().unwrap_or_default().to_string();
         let target = words.next().unwrap_or_default().to_string();
-        let fault = state.lock().unwrap().fault_for(&method, &target);
+        let found = state.lock().unwrap().fault_for(&method, &target);
+        let mut fault = found.map(|(fault, _)| fault);
         match fault {
             Some(Fault::Status(status, code)) => {
                 let xml = format!(
@@ -262,6 +277,12 @@ async fn serve(client: TcpStream, upstream: &str, state: &Mutex<State>) -> std::
         } else {
             read_body(up, &answer, true).await?
         };
+        if let (Some(Fault::Truncate(n) | Fault::Stall(n)), Some((_, index))) = (fault, found)
+            && answer_body.len() <= n
+        {
+            state.lock().unwrap().refund(index);
+            fault = None;
+        }
         let closes = answer
             .header("connection")
             .is_some_and(|v| v.eq_ignore_ascii_case("close"))
