@@ -96,8 +96,10 @@ pub fn load(file: Option<&Path>, env: &EnvVars) -> Result<Config, ConfigErrors> 
         }
         figment = figment.merge(Toml::file_exact(path));
     }
-    figment = figment.merge(env::prefixed(env));
-    let (seed, mut errors) = env::seed(env);
+    let (prefixed, mut errors) = env::prefixed(env);
+    figment = figment.merge(prefixed);
+    let (seed, seed_errors) = env::seed(env);
+    errors.extend(seed_errors);
     figment = figment.merge(seed);
 
     let top: RawTop = match figment.extract_lossy() {

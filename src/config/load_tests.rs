@@ -283,3 +283,15 @@ fn storage_values_given_as_text_must_parse() {
         "{text}"
     );
 }
+
+#[test]
+fn a_variable_that_names_no_key_is_refused_by_name() {
+    for name in ["KEEPSAKE_", "KEEPSAKE___X", "KEEPSAKE_JOBS__"] {
+        let (code, text) = refused(&with(&[(name, "x")]), None);
+        assert_eq!(code, 1, "{text}");
+        assert!(
+            text.contains(&format!("{name} (environment variable)")),
+            "{text}"
+        );
+    }
+}
