@@ -110,7 +110,10 @@ pub fn plan(
             .for_each(|d| d.keep.push(Reason::Last));
     }
     if let Some(days) = policy.keep_days {
-        let cutoff = now - SignedDuration::from_hours(24 * i64::from(days));
+        // A window reaching past the earliest representable time (keep_days
+        // in the millions) keeps everything instead of overflowing.
+        let window = SignedDuration::from_hours(24 * i64::from(days));
+        let cutoff = now.checked_sub(window).unwrap_or(Timestamp::MIN);
         decisions
             .iter_mut()
             .filter(|d| d.backup.name.at >= cutoff)
@@ -217,6 +220,22 @@ mod tests {
             kept(policy, &backups, "2026-01-04T03:00:00Z", &TimeZone::UTC),
             ["2026-01-02T03:00:00Z", "2026-01-03T03:00:00Z"]
         );
+    }
+
+    #[test]
+    fn keep_days_beyond_the_calendar_keeps_everything() {
+        let backups = daily(&["0001-01-02", "2026-01-01"]);
+        for days in [3_000_000, u32::MAX] {
+            let policy = Retention {
+                keep_days: Some(days),
+                ..Default::default()
+            };
+            assert_eq!(
+                kept(policy, &backups, "2026-01-02T00:00:00Z", &TimeZone::UTC).len(),
+                2,
+                "keep_days = {days}"
+            );
+        }
     }
 
     #[test]

@@ -191,6 +191,10 @@ fn check_log(c: &mut Checker, raw: &RawLog) -> LogSettings {
     LogSettings { level, format }
 }
 
+/// More backups at once than any machine runs; a bound also keeps the
+/// semaphore below its limit on 32-bit targets.
+const MAX_CONCURRENT: u32 = 1024;
+
 fn check_agent(c: &mut Checker, raw: &RawAgent) -> AgentSettings {
     let max_concurrent = match raw.max_concurrent {
         Some(0) => {
@@ -198,6 +202,14 @@ fn check_agent(c: &mut Checker, raw: &RawAgent) -> AgentSettings {
                 ErrorKind::Invalid,
                 "agent.max_concurrent",
                 "must be at least 1",
+            );
+            1
+        }
+        Some(n) if n > MAX_CONCURRENT => {
+            c.err(
+                ErrorKind::Invalid,
+                "agent.max_concurrent",
+                format!("{n} is more than {MAX_CONCURRENT} backups at once"),
             );
             1
         }

@@ -28,6 +28,10 @@ const RESERVED_ARGS: &[&str] = &[
     "--jobs",
 ];
 
+/// `keep_days` above this (100 years) is a way of writing "forever", which
+/// leaving the rule out says plainly.
+const MAX_KEEP_DAYS: u32 = 36_500;
+
 /// What a job takes from the rest of the configuration and the machine.
 pub(super) struct JobDefaults<'a> {
     /// Every storage name, so a job's `storage` can be checked.
@@ -136,6 +140,17 @@ pub(super) fn check_job(
             );
         }
     }
+    if let Some(days) = retention.keep_days.filter(|d| *d > MAX_KEEP_DAYS) {
+        c.err(
+            ErrorKind::Invalid,
+            &key("retention.keep_days"),
+            format!(
+                "{days} days is more than {} years; to keep every backup, leave keep_days \
+                 out (with no retention rule at all nothing is deleted)",
+                MAX_KEEP_DAYS / 365
+            ),
+        );
+    }
     let naming = raw.naming.unwrap_or(Naming::Job);
     let verify_restore_into = match raw.verify_restore_into {
         None => None,
@@ -204,6 +219,11 @@ fn check_job_storage(
     names
 }
 
+/// One dump stream never keeps more compression threads busy; zstd itself
+/// takes at most 64 workers on 32-bit targets, and gzip spawns what it is
+/// told.
+const MAX_COMPRESSION_THREADS: u32 = 64;
+
 fn check_compression(
     c: &mut Checker,
     section: &str,
@@ -242,6 +262,11 @@ fn check_compression(
             ErrorKind::Invalid,
             &threads_key,
             "must be at least 1 (leave it out for one per core)",
+        ),
+        Some(n) if n > MAX_COMPRESSION_THREADS => c.err(
+            ErrorKind::Invalid,
+            &threads_key,
+            format!("{n} is more than {MAX_COMPRESSION_THREADS} threads"),
         ),
         Some(n) if n > 1 && kind == CompressionKind::None => c.err(
             ErrorKind::Invalid,
