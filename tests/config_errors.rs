@@ -62,6 +62,18 @@ fn invalid_cron_exits_2_naming_the_variable() {
 }
 
 #[test]
+fn a_schedule_that_never_fires_exits_2() {
+    let (code, _, stderr) = check_with(&with(&[("BACKUP_INTERVAL", "0 3 31 2 *")]), None);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("jobs.default.schedule")
+            && stderr.contains("BACKUP_INTERVAL")
+            && stderr.contains("never fires"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn invalid_s3_settings_exit_3() {
     let (code, _, stderr) = check_with(&with(&[("S3_URL", "minio:9000")]), None);
     assert_eq!(code, 3, "{stderr}");
