@@ -3,6 +3,7 @@
 //! per-section extraction and pure validation that report every problem.
 //!
 //! - [`raw`]: serde structs as written;
+//! - [`file`]: the TOML file, whose syntax errors never quote a line;
 //! - [`env`]: the environment providers (prefixed and seed variables);
 //! - [`validate`]: raw -> [`Config`], pure, applying [`defaults`];
 //! - [`model`]: the validated types;
@@ -13,6 +14,7 @@
 pub mod defaults;
 pub mod env;
 pub mod error;
+pub mod file;
 pub mod model;
 pub mod raw;
 pub mod secret;
@@ -21,7 +23,6 @@ pub mod view;
 
 use std::path::{Path, PathBuf};
 
-use figment::providers::{Format, Toml};
 use figment::{Figment, Metadata, Profile, Source};
 
 pub use env::{EnvVars, process_env};
@@ -94,7 +95,10 @@ pub fn load(file: Option<&Path>, env: &EnvVars) -> Result<Config, ConfigErrors> 
                 "does not exist or is not a file",
             )]));
         }
-        figment = figment.merge(Toml::file_exact(path));
+        match file::read(path) {
+            Ok(toml) => figment = figment.merge(toml),
+            Err(e) => return Err(ConfigErrors(vec![e])),
+        }
     }
     let (prefixed, mut errors) = env::prefixed(env);
     figment = figment.merge(prefixed);

@@ -120,6 +120,33 @@ schedule = "0 3 * * *"
 }
 
 #[test]
+fn a_toml_syntax_error_names_line_and_key_never_the_secret_on_it() {
+    for (text, key, secret) in [
+        (
+            "[storage.main]\ntype = \"s3\"\nsecret_key = \"SUPERSECRET-4711\n",
+            "storage.main.secret_key",
+            "SUPERSECRET-4711",
+        ),
+        (
+            "[jobs.shop]\npassword = \"Pw-4711-a\" \"Pw-4711-b\"\n",
+            "jobs.shop.password",
+            "Pw-4711",
+        ),
+    ] {
+        let (code, stdout, stderr) = check_with(&[], Some(text));
+        assert_eq!(code, 1, "{stderr}");
+        assert!(
+            stderr.contains(key) && stderr.contains("keepsake.toml") && stderr.contains("line "),
+            "{stderr}"
+        );
+        assert!(
+            !stderr.contains(secret) && !stdout.contains(secret),
+            "{secret} shown:\n{stdout}\n{stderr}"
+        );
+    }
+}
+
+#[test]
 fn usage_errors_exit_64() {
     let mut cmd = keepsake(None);
     cmd.arg("frobnicate");
