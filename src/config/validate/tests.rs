@@ -1227,3 +1227,4 @@ fn errors_name_where_the_value_came_from() {
 }
 
 mod numbers;
+mod prefixes;
