@@ -2,9 +2,12 @@
 //! at once, each naming its key and where the value came from.
 //!
 //! - `storage`: the `storage.NAME` sections (S3 and local);
-//! - `job`: the `jobs.NAME` sections.
+//! - `job`: the `jobs.NAME` sections;
+//! - `place`: across jobs and storages, where the keys go and how long
+//!   they get.
 
 mod job;
+mod place;
 mod storage;
 
 use std::collections::BTreeMap;
@@ -130,6 +133,11 @@ pub fn validate(raw: RawSections, ctx: &Context<'_>) -> Result<Config, Vec<Confi
              or add a [jobs.NAME] section to the config file",
         ));
     }
+    let outlines: Vec<place::Outline> = raw
+        .jobs
+        .iter()
+        .map(|(name, j)| job::outline(name, j, &storage_names))
+        .collect();
     for (name, j) in raw.jobs {
         let defaults = job::JobDefaults {
             storages: &storage_names,
@@ -140,7 +148,7 @@ pub fn validate(raw: RawSections, ctx: &Context<'_>) -> Result<Config, Vec<Confi
             jobs.push(job);
         }
     }
-    job::check_shared_legacy_names(&mut c, &jobs, &storage);
+    place::check(&mut c, &outlines, &storage);
     if c.errors.is_empty() {
         Ok(Config {
             log,

@@ -1227,4 +1227,5 @@ fn errors_name_where_the_value_came_from() {
 }
 
 mod numbers;
+mod places;
 mod prefixes;
