@@ -27,10 +27,6 @@ const RESERVED_ARGS: &[&str] = &[
     "--jobs",
 ];
 
-/// `keep_days` above this (100 years) is a way of writing "forever", which
-/// leaving the rule out says plainly.
-const MAX_KEEP_DAYS: u32 = 36_500;
-
 /// What a job takes from the rest of the configuration and the machine.
 pub(super) struct JobDefaults<'a> {
     /// Every storage name, so a job's `storage` can be checked.
@@ -239,6 +235,10 @@ fn check_job_storage(
     }
     names
 }
+
+/// `keep_days` above this (100 years) is a way of writing "forever", which
+/// leaving the rule out says plainly.
+const MAX_KEEP_DAYS: u32 = 36_500;
 
 /// One dump stream never keeps more compression threads busy; zstd itself
 /// takes at most 64 workers on 32-bit targets, and gzip spawns what it is
