@@ -2,8 +2,11 @@
 //! (TOML file <- `KEEPSAKE_*` env <- the seed's variables), then
 //! per-section extraction and pure validation that report every problem.
 //!
-//! - [`raw`]: serde structs as written;
+//! - [`raw`]: the sections as written;
+//! - [`file`]: the TOML file, whose syntax errors never quote a line;
 //! - [`env`]: the environment providers (prefixed and seed variables);
+//! - [`extract`]: the merged sources -> [`raw`], field by field, so that
+//!   every bad value and unknown key is named;
 //! - [`validate`]: raw -> [`Config`], pure, applying [`defaults`];
 //! - [`model`]: the validated types;
 //! - [`view`]: the effective config for people, secrets as `***`
@@ -13,6 +16,8 @@
 pub mod defaults;
 pub mod env;
 pub mod error;
+pub mod extract;
+pub mod file;
 pub mod model;
 pub mod raw;
 pub mod secret;
@@ -21,14 +26,13 @@ pub mod view;
 
 use std::path::{Path, PathBuf};
 
-use figment::providers::{Format, Toml};
-use figment::{Figment, Metadata, Profile, Source};
+use extract::origin_of;
+use figment::Figment;
 
 pub use env::{EnvVars, process_env};
 pub use error::{ConfigError, ConfigErrors, ErrorKind};
 pub use model::*;
-use raw::{RawAgent, RawJob, RawLog, RawStorage, RawTop};
-use validate::{Context, RawSections};
+use validate::Context;
 
 /// Used when neither `--config` nor `KEEPSAKE_CONFIG` names a file and it exists.
 pub const DEFAULT_PATH: &str = "/etc/keepsake/keepsake.toml";
@@ -94,55 +98,20 @@ pub fn load(file: Option<&Path>, env: &EnvVars) -> Result<Config, ConfigErrors> 
                 "does not exist or is not a file",
             )]));
         }
-        figment = figment.merge(Toml::file_exact(path));
+        match file::read(path) {
+            Ok(toml) => figment = figment.merge(toml),
+            Err(e) => return Err(ConfigErrors(vec![e])),
+        }
     }
-    figment = figment.merge(env::prefixed(env));
-    let (seed, mut errors) = env::seed(env);
+    let (prefixed, mut errors) = env::prefixed(env);
+    figment = figment.merge(prefixed);
+    let (seed, seed_errors) = env::seed(env);
+    errors.extend(seed_errors);
     figment = figment.merge(seed);
 
-    let top: RawTop = match figment.extract_lossy() {
-        Ok(top) => top,
-        Err(e) => {
-            errors.extend(from_figment(e, ""));
-            return Err(ConfigErrors(errors));
-        }
+    let Some(sections) = extract::sections(&figment, &mut errors) else {
+        return Err(ConfigErrors(errors));
     };
-    let mut sections = RawSections::default();
-    if top.log.is_some() {
-        match figment.extract_inner_lossy::<RawLog>("log") {
-            Ok(log) => sections.log = log,
-            Err(e) => errors.extend(from_figment(e, "log")),
-        }
-    }
-    if top.agent.is_some() {
-        match figment.extract_inner_lossy::<RawAgent>("agent") {
-            Ok(agent) => sections.agent = agent,
-            Err(e) => errors.extend(from_figment(e, "agent")),
-        }
-    }
-    for name in top.storage.keys() {
-        let section = format!("storage.{name}");
-        match figment.extract_inner_lossy::<RawStorage>(&section) {
-            Ok(s) => {
-                sections.storage.insert(name.clone(), s);
-            }
-            Err(e) => errors.extend(from_figment(e, &section)),
-        }
-    }
-    sections.storage_names = top.storage.keys().cloned().collect();
-    sections.declared_jobs = top.jobs.len();
-    for name in top.jobs.keys() {
-        let section = format!("jobs.{name}");
-        match figment.extract_inner_lossy::<RawJob>(&section) {
-            Ok(j) => {
-                sections.jobs.insert(name.clone(), j);
-            }
-            Err(e) => errors.extend(from_figment(e, &section)),
-        }
-    }
-    // Sections that did extract are still validated, so that one bad
-    // section does not hide the problems of the others.
-    let extracted_all = errors.is_empty() && sections.jobs.len() == top.jobs.len();
     let origin = |key: &str| origin_of(&figment, key);
     let read_file = |path: &Path| std::fs::read_to_string(path);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
@@ -152,69 +121,27 @@ pub fn load(file: Option<&Path>, env: &EnvVars) -> Result<Config, ConfigErrors> 
         cores,
     };
     match validate::validate(sections, &ctx) {
-        Ok(config) if extracted_all => Ok(config),
+        Ok(config) if errors.is_empty() => Ok(config),
         Ok(_) => Err(ConfigErrors(errors)),
         Err(more) => {
+            let more: Vec<ConfigError> =
+                more.into_iter().filter(|e| !follows(e, &errors)).collect();
             errors.extend(more);
             Err(ConfigErrors(errors))
         }
     }
 }
 
-/// Where the value at `key` came from, for error messages.
-fn origin_of(figment: &Figment, key: &str) -> String {
-    let path: Vec<&str> = key.split('.').collect();
-    figment
-        .find_metadata(key)
-        .map(|md| describe(md, &path))
-        .unwrap_or_default()
-}
-
-fn describe<K: AsRef<str>>(md: &Metadata, path: &[K]) -> String {
-    match &md.source {
-        Some(Source::File(file)) => file.display().to_string(),
-        _ if md.name.contains("environment") => {
-            format!("environment: {}", md.interpolate(&Profile::Default, path))
-        }
-        _ => md.name.to_string(),
-    }
-}
-
-/// Converts figment's errors; `section` is the path the value was extracted
-/// from, which figment appends to the path instead of prepending it.
-fn from_figment(error: figment::Error, section: &str) -> Vec<ConfigError> {
-    let section: Vec<String> = section
-        .split('.')
-        .filter(|s| !s.is_empty())
-        .map(String::from)
-        .collect();
-    error
-        .into_iter()
-        .map(|mut e| {
-            if !section.is_empty() && e.path.ends_with(&section) {
-                e.path.rotate_right(section.len());
-            }
-            let kind = match e.kind {
-                figment::error::Kind::MissingField(_) => ErrorKind::Missing,
-                _ => ErrorKind::Invalid,
-            };
-            let key = if e.path.is_empty() {
-                "(top level)".to_string()
-            } else {
-                e.path.join(".")
-            };
-            let origin = e
-                .metadata
-                .as_ref()
-                .map(|md| describe(md, &e.path))
-                .unwrap_or_default();
-            let mut message = e.kind.to_string();
-            if key.starts_with("storage.") && message.contains("missing field `type`") {
-                message.push_str(" (type = \"s3\" or type = \"local\")");
-            }
-            ConfigError::new(kind, key, origin, message)
+/// True when `e` says a setting is missing that was there but could not be
+/// read: the reading error already said so.
+fn follows(e: &ConfigError, read_errors: &[ConfigError]) -> bool {
+    e.kind == ErrorKind::Missing
+        && read_errors.iter().any(|r| {
+            r.key == e.key
+                || r.key
+                    .strip_prefix(e.key.as_str())
+                    .is_some_and(|rest| rest.starts_with('.'))
         })
-        .collect()
 }
 
 #[cfg(test)]

@@ -277,6 +277,22 @@ mod tests {
     }
 
     #[test]
+    fn keep_days_beyond_the_calendar_keeps_everything() {
+        let backups = daily(&["0001-01-02", "2026-01-01"]);
+        for days in [3_000_000, u32::MAX] {
+            let policy = Retention {
+                keep_days: Some(days),
+                ..Default::default()
+            };
+            assert_eq!(
+                kept(policy, &backups, "2026-01-02T00:00:00Z", &TimeZone::UTC).len(),
+                2,
+                "keep_days = {days}"
+            );
+        }
+    }
+
+    #[test]
     fn the_newest_complete_backup_survives_every_rule() {
         let mut backups = daily(&["2026-01-01", "2026-01-02"]);
         backups[1].state = State::Legacy;
@@ -519,18 +535,5 @@ mod tests {
             .map(|d| d.backup.key.as_str())
             .collect();
         assert_eq!(kept, ["k-2"]);
-    }
-
-    #[test]
-    fn keep_days_beyond_the_calendar_keeps_everything() {
-        let backups = daily(&["2026-01-01", "2026-01-02"]);
-        let policy = Retention {
-            keep_days: Some(u32::MAX),
-            ..Default::default()
-        };
-        assert_eq!(
-            kept(policy, &backups, "2026-01-03T00:00:00Z", &TimeZone::UTC).len(),
-            2
-        );
     }
 }

@@ -1,10 +1,11 @@
 //! Cron expressions: 5 fields (crontab), 6 with a leading seconds field, or
-//! an `@daily`-style nickname, parsed once at validation.
+//! an `@daily`-style nickname, parsed once at validation; one that never
+//! fires (`0 3 31 2 *`) is refused there rather than idling silently.
 
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
 use jiff::tz::TimeZone;
-use jiff::{Timestamp, Zoned};
+use jiff::{Span, Timestamp, Zoned};
 
 /// A parsed cron expression with the text it came from.
 #[derive(Clone)]
@@ -34,20 +35,54 @@ pub struct ScheduleError {
     pub reason: String,
 }
 
-/// Parses `expr`, or says why it is not a cron expression.
+/// The Gregorian calendar repeats every 400 years (146,097 days, a whole
+/// number of weeks), and an expression has no year field: one that does
+/// not fire within 400 years of some time never fires at all.
+const CALENDAR_CYCLE_YEARS: i64 = 400;
+
+/// Any time will do as the start of the cycle searched; a fixed one keeps
+/// [`parse`] pure.
+const CYCLE_START: &str = "2000-01-01T00:00:00Z";
+
+/// Parses `expr`, or says why it is not a cron expression or why it would
+/// never fire.
 pub fn parse(expr: &str) -> Result<Schedule, ScheduleError> {
+    let error = |reason: String| ScheduleError {
+        expr: expr.to_string(),
+        reason,
+    };
     let parser = CronParser::builder()
         .seconds(Seconds::Optional)
         .year(Year::Disallowed)
         .build();
-    let cron = parser.parse(expr).map_err(|e| ScheduleError {
-        expr: expr.to_string(),
-        reason: e.to_string(),
-    })?;
-    Ok(Schedule {
+    let cron = parser.parse(expr).map_err(|e| error(e.to_string()))?;
+    let schedule = Schedule {
         expr: expr.trim().to_string(),
         cron,
-    })
+    };
+    let start: Timestamp = CYCLE_START.parse().expect("a valid constant time");
+    if fires_within(&schedule, &TimeZone::UTC, start, CALENDAR_CYCLE_YEARS).is_none() {
+        return Err(error(
+            "it never fires: no date in the calendar matches it (e.g. 30 February)".to_string(),
+        ));
+    }
+    Ok(schedule)
+}
+
+/// The first time `schedule` fires after `after` and no more than `years`
+/// later, in `tz`; a horizon past the end of the calendar is no limit.
+pub fn fires_within(
+    schedule: &Schedule,
+    tz: &TimeZone,
+    after: Timestamp,
+    years: i64,
+) -> Option<Zoned> {
+    let until = Span::new()
+        .try_years(years)
+        .ok()
+        .and_then(|span| after.to_zoned(tz.clone()).checked_add(span).ok());
+    next_after(schedule, tz, after)
+        .filter(|next| until.is_none_or(|until| next.timestamp() <= until.timestamp()))
 }
 
 /// The first time after `after` that `schedule` fires, in `tz`. Each
@@ -166,6 +201,58 @@ mod tests {
             "0 0 1 * MON",
         ] {
             assert!(parse(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn expressions_that_never_fire_are_refused() {
+        for never in [
+            "0 3 31 2 *",
+            "0 0 30 2 *",
+            "0 0 31 4,6,9,11 *",
+            "0 0 31W 2 *",
+            "0 0 0 30 2 *",
+        ] {
+            let err = parse(never).unwrap_err();
+            assert!(err.reason.contains("never fires"), "{never}: {err}");
+            assert!(err.to_string().contains(&format!("{never:?}")), "{err}");
+        }
+        // Rare is not never: 29 February, and a fifth Monday of February
+        // (leap years whose February starts on a Monday, 28 years apart).
+        for rare in ["0 0 29 2 *", "0 0 * 2 MON#5", "0 0 L 2 *"] {
+            assert!(parse(rare).is_ok(), "{rare}");
+        }
+    }
+
+    #[test]
+    fn fires_within_looks_no_further_than_asked() {
+        let leap_day = parse("0 0 29 2 *").unwrap();
+        let from: Timestamp = "2097-01-01T00:00:00Z".parse().unwrap();
+        // 2100 is no leap year: the next 29 February is in 2104.
+        assert!(fires_within(&leap_day, &TimeZone::UTC, from, 6).is_none());
+        let next = fires_within(&leap_day, &TimeZone::UTC, from, 8).unwrap();
+        assert_eq!(next.strftime("%Y-%m-%d").to_string(), "2104-02-29");
+        let daily = parse("@daily").unwrap();
+        assert!(fires_within(&daily, &berlin(), from, 0).is_none());
+        assert!(fires_within(&daily, &berlin(), from, i64::MAX).is_some());
+    }
+
+    #[test]
+    fn odd_expressions_never_panic() {
+        for odd in [
+            "*/0 * * * *",
+            "0 0 1#9 * *",
+            "0 0 * * MON#0",
+            "1-99999999999 * * * *",
+            "*/4294967296 * * * *",
+            "0 0 32W * *",
+            "0 0 LW * *",
+            "0 0 * * 5L",
+            "0 0 ? * ?",
+            "59-0 * * * *",
+            "0 0 29 2 MON#5",
+        ] {
+            let _ = parse(odd);
         }
     }
 

@@ -62,6 +62,18 @@ fn invalid_cron_exits_2_naming_the_variable() {
 }
 
 #[test]
+fn a_schedule_that_never_fires_exits_2() {
+    let (code, _, stderr) = check_with(&with(&[("BACKUP_INTERVAL", "0 3 31 2 *")]), None);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("jobs.default.schedule")
+            && stderr.contains("BACKUP_INTERVAL")
+            && stderr.contains("never fires"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn invalid_s3_settings_exit_3() {
     let (code, _, stderr) = check_with(&with(&[("S3_URL", "minio:9000")]), None);
     assert_eq!(code, 3, "{stderr}");
@@ -102,6 +114,33 @@ schedule = "0 3 * * *"
     ] {
         assert!(
             !stdout.contains(secret) && !stderr.contains(secret),
+            "{secret} shown:\n{stdout}\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_toml_syntax_error_names_line_and_key_never_the_secret_on_it() {
+    for (text, key, secret) in [
+        (
+            "[storage.main]\ntype = \"s3\"\nsecret_key = \"SUPERSECRET-4711\n",
+            "storage.main.secret_key",
+            "SUPERSECRET-4711",
+        ),
+        (
+            "[jobs.shop]\npassword = \"Pw-4711-a\" \"Pw-4711-b\"\n",
+            "jobs.shop.password",
+            "Pw-4711",
+        ),
+    ] {
+        let (code, stdout, stderr) = check_with(&[], Some(text));
+        assert_eq!(code, 1, "{stderr}");
+        assert!(
+            stderr.contains(key) && stderr.contains("keepsake.toml") && stderr.contains("line "),
+            "{stderr}"
+        );
+        assert!(
+            !stderr.contains(secret) && !stdout.contains(secret),
             "{secret} shown:\n{stdout}\n{stderr}"
         );
     }

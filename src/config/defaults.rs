@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use super::raw::{CompressionKind, DumpFormat, Naming};
+
 /// `log.level`
 pub const LOG_LEVEL: &str = "info";
 /// `agent.max_concurrent`: backups at once.
@@ -26,3 +28,9 @@ pub const GZIP_LEVEL: i32 = 6;
 pub const ZSTD_LEVEL: i32 = 3;
 /// `compression_threads` when not set: one per core, at most this many.
 pub const MAX_AUTO_THREADS: u32 = 4;
+/// A job's `format`: SQL text, as the tool keepsake replaces wrote.
+pub const FORMAT: DumpFormat = DumpFormat::Plain;
+/// A job's `compression`.
+pub const COMPRESSION: CompressionKind = CompressionKind::Gzip;
+/// A job's `naming` in a config file (the seed variables set `legacy`).
+pub const NAMING: Naming = Naming::Job;

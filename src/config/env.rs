@@ -225,27 +225,82 @@ fn non_empty<'a>(env: &'a EnvVars, name: &str) -> Option<&'a str> {
 
 /// `KEEPSAKE_JOBS__SHOP__SCHEDULE` -> `jobs.shop.schedule`. Values stay
 /// strings (a `[...]` value is parsed as a list), so a bucket named `123`
-/// is not turned into a number.
-pub fn prefixed(env: &EnvVars) -> EnvProvider {
-    let values = env
-        .iter()
-        .filter(|(k, v)| k.starts_with(PREFIX) && !NOT_KEYS.contains(&k.as_str()) && !v.is_empty())
-        .map(|(k, v)| {
-            let key = k[PREFIX.len()..].to_ascii_lowercase().replace("__", ".");
-            let value = if v.trim_start().starts_with('[') {
-                v.parse::<Value>()
-                    .unwrap_or_else(|_| Value::from(v.clone()))
-            } else {
-                Value::from(v.clone())
-            };
-            (key, (value, k.clone()))
-        })
-        .collect();
-    EnvProvider {
+/// is not turned into a number. A variable whose name is no key
+/// (`KEEPSAKE_`, `KEEPSAKE___X`, `KEEPSAKE_JOBS.X`), or that sets a section
+/// another one sets a key inside, is an error naming it.
+pub fn prefixed(env: &EnvVars) -> (EnvProvider, Vec<ConfigError>) {
+    let mut errors = Vec::new();
+    let mut values = BTreeMap::new();
+    for (name, v) in env {
+        if !name.starts_with(PREFIX) || NOT_KEYS.contains(&name.as_str()) || v.is_empty() {
+            continue;
+        }
+        let key = match key_of(name) {
+            Ok(key) => key,
+            Err(why) => {
+                errors.push(ConfigError::new(
+                    ErrorKind::Invalid,
+                    name.as_str(),
+                    "environment variable",
+                    format!("names no configuration key: {why}"),
+                ));
+                continue;
+            }
+        };
+        let value = if v.trim_start().starts_with('[') {
+            v.parse::<Value>()
+                .unwrap_or_else(|_| Value::from(v.clone()))
+        } else {
+            Value::from(v.clone())
+        };
+        values.insert(key, (value, name.clone()));
+    }
+    for (key, (_, name)) in &values {
+        let inside = format!("{key}.");
+        let nested = values
+            .range(inside.clone()..)
+            .take_while(|(k, _)| k.starts_with(&inside))
+            .map(|(_, (_, n))| n.as_str())
+            .next();
+        if let Some(other) = nested {
+            errors.push(ConfigError::new(
+                ErrorKind::Invalid,
+                key.as_str(),
+                format!("environment variables {name} and {other}"),
+                "the first sets the whole section the second sets a key in; set only keys",
+            ));
+        }
+    }
+    let provider = EnvProvider {
         name: "KEEPSAKE_ environment variables",
         values,
         unknown_origin: |key| format!("{PREFIX}{}", key.to_ascii_uppercase().replace('.', "__")),
+    };
+    (provider, errors)
+}
+
+/// The dotted config key a `KEEPSAKE_*` variable names, or why it names
+/// none: each part between `__` must be letters, digits, `-` or `_`.
+fn key_of(name: &str) -> Result<String, String> {
+    let rest = &name[PREFIX.len()..];
+    let parts: Vec<&str> = rest.split("__").collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(format!(
+            "a part between {PREFIX}, `__` and the end is empty; \
+             write sections and key joined by `__`, e.g. {PREFIX}JOBS__SHOP__SCHEDULE"
+        ));
     }
+    let valid = |p: &&str| {
+        p.chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+    };
+    if !parts.iter().all(valid) {
+        return Err(
+            "only letters, digits, '-' and '_' may follow the prefix (parts joined by `__`)"
+                .to_string(),
+        );
+    }
+    Ok(parts.join(".").to_ascii_lowercase())
 }
 
 impl Provider for EnvProvider {
@@ -272,30 +327,23 @@ impl Provider for EnvProvider {
     }
 }
 
-/// Merges `value` at the dotted `key` into `dict`.
-fn merge_nested(dict: Dict, key: &str, value: Value) -> Dict {
-    let nested = figment::util::nest(key, value)
-        .into_dict()
-        .expect("a non-empty key nests into a dict");
-    let merged = deep_merge(Value::from(dict), Value::from(nested));
-    merged.into_dict().expect("merging two dicts gives a dict")
-}
-
-/// Merges two values, the second winning, dicts key by key.
-fn deep_merge(a: Value, b: Value) -> Value {
-    match (a, b) {
-        (Value::Dict(tag, mut a), Value::Dict(_, b)) => {
-            for (k, v) in b {
-                let merged = match a.remove(&k) {
-                    Some(old) => deep_merge(old, v),
-                    None => v,
-                };
-                a.insert(k, merged);
-            }
-            Value::Dict(tag, a)
+/// Merges `value` at the dotted `key` into `dict`; a value on the way
+/// that is not a table is replaced by one.
+fn merge_nested(mut dict: Dict, key: &str, value: Value) -> Dict {
+    let value = match key.split_once('.') {
+        None => value,
+        Some((first, rest)) => {
+            let inner = match dict.remove(first) {
+                Some(Value::Dict(_, inner)) => inner,
+                _ => Dict::new(),
+            };
+            let merged = merge_nested(inner, rest, value);
+            dict.insert(first.to_string(), Value::from(merged));
+            return dict;
         }
-        (_, other) => other,
-    }
+    };
+    dict.insert(key.to_string(), value);
+    dict
 }
 
 #[cfg(test)]
@@ -393,11 +441,12 @@ mod tests {
 
     #[test]
     fn prefixed_variables_nest_and_keep_strings() {
-        let env = prefixed(&vars(&[
+        let (env, errors) = prefixed(&vars(&[
             ("KEEPSAKE_STORAGE__OFF__BUCKET", "007"),
             ("KEEPSAKE_JOBS__SHOP__STORAGE", "[a, b]"),
             ("KEEPSAKE_CONFIG", "/x.toml"),
         ]));
+        assert!(errors.is_empty(), "{errors:?}");
         let keys: Vec<_> = env.values.keys().cloned().collect();
         assert_eq!(keys, ["jobs.shop.storage", "storage.off.bucket"]);
         assert!(
@@ -407,5 +456,43 @@ mod tests {
             env.values["jobs.shop.storage"].0,
             Value::Array(..)
         ));
+    }
+
+    #[test]
+    fn variables_that_name_no_key_are_errors_not_panics() {
+        for name in [
+            "KEEPSAKE_",
+            "KEEPSAKE___X",
+            "KEEPSAKE_JOBS__",
+            "KEEPSAKE_JOBS____SHOP",
+            "KEEPSAKE_JOBS.SHOP",
+            "KEEPSAKE_JOBS__SH OP",
+        ] {
+            let (env, errors) = prefixed(&vars(&[(name, "1")]));
+            assert!(env.values.is_empty(), "{name}");
+            assert_eq!(errors.len(), 1, "{name}: {errors:?}");
+            assert_eq!(errors[0].key, name);
+            assert!(errors[0].to_string().contains("names no configuration key"));
+            // The provider still gives its (empty) data.
+            assert!(env.data().is_ok());
+        }
+        let (env, errors) = prefixed(&vars(&[("KEEPSAKE_JOBS___SHOP__SCHEDULE", "@daily")]));
+        assert!(errors.is_empty(), "{errors:?}");
+        assert!(env.values.contains_key("jobs._shop.schedule"));
+    }
+
+    #[test]
+    fn a_section_and_a_key_inside_it_conflict() {
+        let (env, errors) = prefixed(&vars(&[
+            ("KEEPSAKE_JOBS__SHOP", "x"),
+            ("KEEPSAKE_JOBS__SHOP__SCHEDULE", "@daily"),
+        ]));
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        let text = errors[0].to_string();
+        assert!(
+            text.contains("KEEPSAKE_JOBS__SHOP and KEEPSAKE_JOBS__SHOP__SCHEDULE"),
+            "{text}"
+        );
+        assert!(env.data().is_ok(), "merging them must not panic either");
     }
 }

@@ -279,7 +279,195 @@ fn storage_values_given_as_text_must_parse() {
     let (code, text) = refused(&env, None);
     assert_eq!(code, 1, "{text}");
     assert!(
-        text.contains("storage.default") && text.contains(r#"path_style = "maybe""#),
+        text.contains(
+            "storage.default.path_style (environment: KEEPSAKE_STORAGE__DEFAULT__PATH_STYLE)"
+        ) && text.contains(r#""maybe""#),
         "{text}"
+    );
+}
+
+#[test]
+fn a_variable_that_names_no_key_is_refused_by_name() {
+    for name in ["KEEPSAKE_", "KEEPSAKE___X", "KEEPSAKE_JOBS__"] {
+        let (code, text) = refused(&with(&[(name, "x")]), None);
+        assert_eq!(code, 1, "{text}");
+        assert!(
+            text.contains(&format!("{name} (environment variable)")),
+            "{text}"
+        );
+    }
+}
+
+/// The line of `text` about `key`, which must name its origin.
+#[track_caller]
+fn line_about<'a>(text: &'a str, key: &str, origin: &str) -> &'a str {
+    let head = format!("  - {key} (");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&head))
+        .unwrap_or_else(|| panic!("{key} not in:\n{text}"));
+    assert!(line.contains(origin), "{key} without {origin}: {line}");
+    line
+}
+
+#[test]
+fn every_mistake_in_every_section_is_reported_at_once() {
+    // Two or more mistakes in each section, which serde would stop at the
+    // first of; wrong types and unknown keys side by side.
+    let config = r#"
+bogus_top = 1
+
+[log]
+level = "loud"
+colour = true
+
+[agent]
+max_concurrent = "many"
+shutdown_timout = "1m"
+
+[storage.main]
+type = "s3"
+bucket = "b"
+bogus = 1
+upload_concurrency = "lots"
+path_style = 3
+
+[storage.disk]
+type = "local"
+path = "relative"
+nope = 1
+
+[storage.untyped]
+path = "/x"
+
+[jobs.shop]
+database = 12345
+schedul = "0 3 * * *"
+compression_level = "x"
+storage = ["main", 3]
+retention = { keep_dayz = 1, keep_last = "x", keep_days = 99999999999 }
+
+[jobs.crm]
+database = "crm"
+storage = ["disk"]
+format = "directory"
+other = 3
+"#;
+    let env = [("KEEPSAKE_JOBS__CRM__SHEDULE", "@daily")];
+    let (code, text) = refused(&env, Some(config));
+    assert_eq!(code, 1, "{text}");
+    let file = "keepsake.toml";
+    for key in [
+        "bogus_top",
+        "log.level",
+        "log.colour",
+        "agent.max_concurrent",
+        "agent.shutdown_timout",
+        "storage.main.bogus",
+        "storage.main.upload_concurrency",
+        "storage.main.path_style",
+        "storage.main.bucket",
+        "storage.disk.path",
+        "storage.disk.nope",
+        "storage.untyped.type",
+        "jobs.shop.database",
+        "jobs.shop.schedul",
+        "jobs.shop.compression_level",
+        "jobs.shop.storage.1",
+        "jobs.shop.retention.keep_dayz",
+        "jobs.shop.retention.keep_last",
+        "jobs.shop.retention.keep_days",
+        "jobs.crm.format",
+        "jobs.crm.other",
+    ] {
+        line_about(&text, key, file);
+    }
+    line_about(
+        &text,
+        "jobs.crm.shedule",
+        "environment: KEEPSAKE_JOBS__CRM__SHEDULE",
+    );
+    assert!(
+        line_about(&text, "jobs.shop.schedul", file).contains("did you mean schedule?"),
+        "{text}"
+    );
+    assert!(
+        line_about(&text, "jobs.shop.retention.keep_days", file).contains("leave the rule out"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("12345"),
+        "a secret of the wrong type is not shown:\n{text}"
+    );
+    assert_eq!(
+        text.matches("  - jobs.shop.database (").count(),
+        1,
+        "a value that could not be read is not also reported missing:\n{text}"
+    );
+    assert!(text.contains("22 problems"), "{text}");
+}
+
+#[test]
+fn unknown_keys_are_named_in_full_with_their_file_in_every_section() {
+    let config = r#"
+top_typo = 1
+[log]
+levle = "info"
+[agent]
+timezon = "UTC"
+[storage.s]
+type = "s3"
+bucket = "backups"
+regoin = "eu-west-1"
+[storage.d]
+type = "local"
+path = "/d"
+prefx = "x"
+[jobs.a]
+database = "a"
+storage = ["s"]
+retention = { keep_lastt = 1 }
+[jobs.b]
+database = "b"
+storage = ["d"]
+[jobs.b.retention]
+keep_daily = 1
+keep_mothly = 1
+"#;
+    let (code, text) = refused(&[], Some(config));
+    assert_eq!(code, 1, "{text}");
+    for key in [
+        "top_typo",
+        "log.levle",
+        "agent.timezon",
+        "storage.s.regoin",
+        "storage.d.prefx",
+        "jobs.a.retention.keep_lastt",
+        "jobs.b.retention.keep_mothly",
+    ] {
+        let line = line_about(&text, key, "keepsake.toml");
+        assert!(line.contains("unknown key"), "{line}");
+    }
+    assert!(text.contains("7 problems"), "{text}");
+}
+
+#[test]
+fn sections_of_the_wrong_shape_are_named() {
+    let (_, text) = refused(&[], Some("storage = 1\njobs = [1]\n"));
+    line_about(&text, "storage", "keepsake.toml");
+    line_about(&text, "jobs", "keepsake.toml");
+    let (_, text) = refused(&[], Some("[jobs.a]\ndatabase = \"a\"\nretention = 5\n"));
+    line_about(&text, "jobs.a.retention", "keepsake.toml");
+    let (_, text) = refused(
+        &[],
+        Some("[storage.x]\ntype = \"ftp\"\n[jobs.a]\ndatabase = \"a\"\n"),
+    );
+    assert!(
+        line_about(&text, "storage.x.type", "keepsake.toml").contains("\"s3\" or \"local\""),
+        "{text}"
+    );
+    assert!(
+        !text.contains("unknown storage \"x\""),
+        "a job is not told a broken storage does not exist:\n{text}"
     );
 }

@@ -1,12 +1,11 @@
-//! The configuration as written: serde structs that mirror the TOML file and
-//! the environment, with every field optional so validation can report all
-//! missing settings at once.
+//! The configuration as written: structs that mirror the TOML file and
+//! the environment, filled field by field by [`super::extract`], with every
+//! field optional so validation can report all missing settings at once.
 
 use std::path::PathBuf;
-use std::str::FromStr;
 
 use secrecy::SecretString;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 /// `format = "plain" | "custom"`: the pg_dump output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -38,16 +37,14 @@ pub enum Naming {
 }
 
 /// `[log]`
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default)]
 pub struct RawLog {
     pub level: Option<String>,
     pub format: Option<String>,
 }
 
 /// `[agent]`: how the daemon runs its jobs.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default)]
 pub struct RawAgent {
     pub max_concurrent: Option<u32>,
     pub shutdown_timeout: Option<String>,
@@ -55,24 +52,20 @@ pub struct RawAgent {
 }
 
 /// `[storage.NAME]`, selected by its `type` key.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
+#[derive(Debug)]
 pub enum RawStorage {
     S3(RawS3),
     Local(RawLocal),
 }
 
 /// `[storage.NAME]` with `type = "s3"`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default)]
 pub struct RawS3 {
     pub bucket: Option<String>,
     pub prefix: Option<String>,
     pub endpoint: Option<String>,
     pub region: Option<String>,
-    #[serde(default, deserialize_with = "path_style")]
     pub path_style: Option<bool>,
-    #[serde(default, deserialize_with = "upload_concurrency")]
     pub upload_concurrency: Option<u32>,
     pub access_key_id: Option<SecretString>,
     pub access_key_id_file: Option<PathBuf>,
@@ -81,16 +74,14 @@ pub struct RawS3 {
 }
 
 /// `[storage.NAME]` with `type = "local"`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default)]
 pub struct RawLocal {
     pub path: Option<PathBuf>,
     pub prefix: Option<String>,
 }
 
 /// `[jobs.NAME]`
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default)]
 pub struct RawJob {
     pub database: Option<SecretString>,
     pub database_file: Option<PathBuf>,
@@ -112,8 +103,7 @@ pub struct RawJob {
 }
 
 /// `retention = { ... }` of a job. No rule at all means keep every backup.
-#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RawRetention {
     pub keep_days: Option<u32>,
     pub keep_last: Option<u32>,
@@ -135,53 +125,4 @@ impl RawRetention {
         .iter()
         .any(Option::is_some)
     }
-}
-
-/// The top level, with each section kept as a raw value so that every job
-/// and storage is extracted (and reports its errors) on its own.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawTop {
-    #[serde(default)]
-    pub log: Option<figment::value::Value>,
-    #[serde(default)]
-    pub agent: Option<figment::value::Value>,
-    #[serde(default)]
-    pub storage: std::collections::BTreeMap<String, figment::value::Value>,
-    #[serde(default)]
-    pub jobs: std::collections::BTreeMap<String, figment::value::Value>,
-}
-
-/// A value written natively (TOML) or as text (environment variables).
-/// Needed inside `[storage.NAME]`: its `type` tag makes serde buffer the
-/// section, and the buffer no longer turns the text `"2"` into a number.
-fn value_or_text<'de, D, T>(d: D, key: &str) -> Result<Option<T>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de> + FromStr,
-    T::Err: std::fmt::Display,
-{
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Either<T> {
-        Value(T),
-        Text(String),
-    }
-    match Option::<Either<T>>::deserialize(d)? {
-        None => Ok(None),
-        Some(Either::Value(v)) => Ok(Some(v)),
-        Some(Either::Text(text)) => text
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|e| serde::de::Error::custom(format!("{key} = {text:?}: {e}"))),
-    }
-}
-
-fn path_style<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
-    value_or_text(d, "path_style")
-}
-
-fn upload_concurrency<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
-    value_or_text(d, "upload_concurrency")
 }

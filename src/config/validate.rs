@@ -2,9 +2,12 @@
 //! at once, each naming its key and where the value came from.
 //!
 //! - `storage`: the `storage.NAME` sections (S3 and local);
-//! - `job`: the `jobs.NAME` sections.
+//! - `job`: the `jobs.NAME` sections;
+//! - `place`: across jobs and storages, where the keys go and how long
+//!   they get.
 
 mod job;
+mod place;
 mod storage;
 
 use std::collections::BTreeMap;
@@ -130,6 +133,11 @@ pub fn validate(raw: RawSections, ctx: &Context<'_>) -> Result<Config, Vec<Confi
              or add a [jobs.NAME] section to the config file",
         ));
     }
+    let outlines: Vec<place::Outline> = raw
+        .jobs
+        .iter()
+        .map(|(name, j)| job::outline(name, j, &storage_names))
+        .collect();
     for (name, j) in raw.jobs {
         let defaults = job::JobDefaults {
             storages: &storage_names,
@@ -140,7 +148,7 @@ pub fn validate(raw: RawSections, ctx: &Context<'_>) -> Result<Config, Vec<Confi
             jobs.push(job);
         }
     }
-    job::check_shared_legacy_names(&mut c, &jobs, &storage);
+    place::check(&mut c, &outlines, &storage);
     if c.errors.is_empty() {
         Ok(Config {
             log,
@@ -191,6 +199,10 @@ fn check_log(c: &mut Checker, raw: &RawLog) -> LogSettings {
     LogSettings { level, format }
 }
 
+/// More backups at once than any machine runs; a bound also keeps the
+/// semaphore below its limit on 32-bit targets.
+const MAX_CONCURRENT: u32 = 1024;
+
 fn check_agent(c: &mut Checker, raw: &RawAgent) -> AgentSettings {
     let max_concurrent = match raw.max_concurrent {
         Some(0) => {
@@ -198,6 +210,14 @@ fn check_agent(c: &mut Checker, raw: &RawAgent) -> AgentSettings {
                 ErrorKind::Invalid,
                 "agent.max_concurrent",
                 "must be at least 1",
+            );
+            1
+        }
+        Some(n) if n > MAX_CONCURRENT => {
+            c.err(
+                ErrorKind::Invalid,
+                "agent.max_concurrent",
+                format!("{n} is more than {MAX_CONCURRENT} backups at once"),
             );
             1
         }

@@ -1,10 +1,9 @@
 //! `[jobs.NAME]`: the database, schedule, storages, dump settings,
 //! retention and verification of one job.
 
-use std::collections::BTreeMap;
-
 use secrecy::ExposeSecret;
 
+use super::place::Outline;
 use super::{Checker, Reported, valid_name, zone};
 use crate::config::defaults;
 use crate::config::error::ErrorKind;
@@ -81,7 +80,7 @@ pub(super) fn check_job(
         },
     };
     let storage = check_job_storage(c, &key("storage"), raw.storage, defaults.storages);
-    let format = raw.format.unwrap_or(DumpFormat::Plain);
+    let format = raw.format.unwrap_or(defaults::FORMAT);
     let compression = check_compression(
         c,
         &section,
@@ -114,7 +113,18 @@ pub(super) fn check_job(
             );
         }
     }
-    let naming = raw.naming.unwrap_or(Naming::Job);
+    if let Some(days) = retention.keep_days.filter(|d| *d > MAX_KEEP_DAYS) {
+        c.err(
+            ErrorKind::Invalid,
+            &key("retention.keep_days"),
+            format!(
+                "{days} days is more than {} years; to keep every backup, leave keep_days \
+                 out (with no retention rule at all nothing is deleted)",
+                MAX_KEEP_DAYS / 365
+            ),
+        );
+    }
+    let naming = raw.naming.unwrap_or(defaults::NAMING);
     let verify_restore_into = match raw.verify_restore_into {
         None => None,
         Some(url) => match conninfo::parse(url.expose_secret()) {
@@ -151,16 +161,38 @@ pub(super) fn check_job(
     })
 }
 
+/// The storages a job names, or the only one there is; none when it names
+/// none and there are several.
+fn chosen_storages(raw: Option<&[String]>, storages: &[String]) -> Option<Vec<String>> {
+    match raw {
+        Some(names) if !names.is_empty() => Some(names.to_vec()),
+        _ if storages.len() == 1 => Some(storages.to_vec()),
+        _ => None,
+    }
+}
+
+/// What the checks across jobs need of one job, valid or not: where it
+/// writes and how its keys are made.
+pub(super) fn outline(name: &str, raw: &RawJob, storages: &[String]) -> Outline {
+    Outline {
+        name: name.to_string(),
+        naming: raw.naming.unwrap_or(defaults::NAMING),
+        format: raw.format.unwrap_or(defaults::FORMAT),
+        compression: raw.compression.unwrap_or(defaults::COMPRESSION),
+        storages: chosen_storages(raw.storage.as_deref(), storages).unwrap_or_default(),
+    }
+}
+
 fn check_job_storage(
     c: &mut Checker,
     key: &str,
     raw: Option<Vec<String>>,
     storages: &[String],
 ) -> Vec<String> {
-    let names = match raw {
-        Some(names) if !names.is_empty() => names,
-        _ if storages.len() == 1 => return storages.to_vec(),
-        Some(_) | None => {
+    let names = match (chosen_storages(raw.as_deref(), storages), raw) {
+        (Some(names), Some(raw)) if !raw.is_empty() => names,
+        (Some(only), _) => return only,
+        (None, _) => {
             c.missing(key);
             return Vec::new();
         }
@@ -182,6 +214,15 @@ fn check_job_storage(
     names
 }
 
+/// `keep_days` above this (100 years) is a way of writing "forever", which
+/// leaving the rule out says plainly.
+const MAX_KEEP_DAYS: u32 = 36_500;
+
+/// One dump stream never keeps more compression threads busy; zstd itself
+/// takes at most 64 workers on 32-bit targets, and gzip spawns what it is
+/// told.
+const MAX_COMPRESSION_THREADS: u32 = 64;
+
 fn check_compression(
     c: &mut Checker,
     section: &str,
@@ -190,7 +231,7 @@ fn check_compression(
     threads: Option<u32>,
     cores: u32,
 ) -> Compression {
-    let kind = kind.unwrap_or(CompressionKind::Gzip);
+    let kind = kind.unwrap_or(defaults::COMPRESSION);
     let key = &format!("{section}.compression_level");
     let range = match kind {
         CompressionKind::Gzip => Some(0..=9),
@@ -221,6 +262,11 @@ fn check_compression(
             &threads_key,
             "must be at least 1 (leave it out for one per core)",
         ),
+        Some(n) if n > MAX_COMPRESSION_THREADS => c.err(
+            ErrorKind::Invalid,
+            &threads_key,
+            format!("{n} is more than {MAX_COMPRESSION_THREADS} threads"),
+        ),
         Some(n) if n > 1 && kind == CompressionKind::None => c.err(
             ErrorKind::Invalid,
             &threads_key,
@@ -242,35 +288,5 @@ fn check_compression(
         kind,
         level,
         threads,
-    }
-}
-
-/// Two legacy-named jobs in one place would read each other's backups as
-/// their own; retention would then delete the other job's dumps.
-pub(super) fn check_shared_legacy_names(
-    c: &mut Checker,
-    jobs: &[JobConfig],
-    storage: &BTreeMap<String, StorageConfig>,
-) {
-    let mut seen: BTreeMap<(String, String), &str> = BTreeMap::new();
-    for job in jobs.iter().filter(|j| j.naming == Naming::Legacy) {
-        for s in &job.storage {
-            let prefix = match storage.get(s) {
-                Some(StorageConfig::S3(s3)) => format!("s3://{}/{}", s3.bucket, s3.prefix),
-                Some(StorageConfig::Local(l)) => format!("{}/{}", l.path.display(), l.prefix),
-                None => continue,
-            };
-            if let Some(other) = seen.insert((s.clone(), prefix.clone()), &job.name) {
-                c.err(
-                    ErrorKind::Invalid,
-                    &format!("jobs.{}.naming", job.name),
-                    format!(
-                        "jobs {other:?} and {:?} both use legacy naming under {prefix}; \
-                         their backups could not be told apart",
-                        job.name
-                    ),
-                );
-            }
-        }
     }
 }

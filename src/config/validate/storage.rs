@@ -21,9 +21,63 @@ pub(super) fn check_storage(c: &mut Checker, name: &str, raw: RawStorage) -> Opt
     }
 }
 
-/// Trims slashes so that `nightly/`, `/nightly` and `nightly` are one prefix.
-fn normalize_prefix(prefix: Option<String>) -> String {
-    prefix.unwrap_or_default().trim_matches('/').to_string()
+/// The longest file name Linux file systems take (NAME_MAX), in bytes.
+pub(super) const NAME_MAX: usize = 255;
+
+/// Trims slashes so that `nightly/`, `/nightly` and `nightly` are one
+/// prefix. Inside it, segments must be names: an empty one (`a//b`), `.`
+/// or `..` would be the same place spelled another way, or another place
+/// (a directory outside the storage's path), or a key S3 servers such as
+/// MinIO refuse. A local prefix's segments are also file names.
+fn check_prefix(
+    c: &mut Checker,
+    key: &str,
+    kind: ErrorKind,
+    local: bool,
+    prefix: Option<String>,
+) -> String {
+    let prefix = prefix.unwrap_or_default().trim_matches('/').to_string();
+    let mut problems = Vec::new();
+    if prefix.split('/').any(str::is_empty) && !prefix.is_empty() {
+        problems.push("an empty segment (two slashes in a row)".to_string());
+    }
+    for dots in [".", ".."] {
+        if prefix.split('/').any(|s| s == dots) {
+            problems.push(format!("a {dots:?} segment"));
+        }
+    }
+    if local {
+        if prefix.contains('\0') {
+            problems.push("a NUL character".to_string());
+        }
+        if let Some(long) = prefix.split('/').find(|s| s.len() > NAME_MAX) {
+            problems.push(format!(
+                "a segment of {} bytes (a directory name takes at most {NAME_MAX})",
+                long.len()
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        c.err(
+            kind,
+            key,
+            format!(
+                "{prefix:?} has {}; a prefix is names joined by '/'",
+                problems.join(" and ")
+            ),
+        );
+    }
+    prefix
+}
+
+/// `url` for a message, with anything before an `@` (user and password)
+/// shown as `***`.
+fn without_credentials(url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    match url.rfind('@') {
+        Some(at) if at >= start => format!("{}***{}", &url[..start], &url[at..]),
+        _ => url.to_string(),
+    }
 }
 
 fn valid_bucket(bucket: &str) -> bool {
@@ -52,11 +106,23 @@ fn check_s3(c: &mut Checker, section: &str, raw: RawS3) -> Option<S3Config> {
     }
     if let Some(endpoint) = &raw.endpoint {
         match url::Url::parse(endpoint) {
+            Ok(u) if !u.username().is_empty() || u.password().is_some() => c.err(
+                ErrorKind::S3,
+                &key("endpoint"),
+                format!(
+                    "{:?} holds credentials (user:password@); put the keys in \
+                     access_key_id and secret_access_key (or their _file settings)",
+                    without_credentials(endpoint)
+                ),
+            ),
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
             _ => c.err(
                 ErrorKind::S3,
                 &key("endpoint"),
-                format!("{endpoint:?} is not an http:// or https:// URL with a host"),
+                format!(
+                    "{:?} is not an http:// or https:// URL with a host",
+                    without_credentials(endpoint)
+                ),
             ),
         }
     }
@@ -94,6 +160,7 @@ fn check_s3(c: &mut Checker, section: &str, raw: RawS3) -> Option<S3Config> {
         raw.secret_access_key_file.as_deref(),
         ErrorKind::S3,
     );
+    let prefix = check_prefix(c, &key("prefix"), ErrorKind::S3, false, raw.prefix);
     let credentials = match (id, secret) {
         (Err(Reported), _) | (_, Err(Reported)) => None,
         (Ok(Some(access_key_id)), Ok(Some(secret_access_key))) => Some(StaticCredentials {
@@ -120,7 +187,7 @@ fn check_s3(c: &mut Checker, section: &str, raw: RawS3) -> Option<S3Config> {
     };
     (c.errors.len() == before).then(|| S3Config {
         bucket,
-        prefix: normalize_prefix(raw.prefix),
+        prefix,
         path_style: raw.path_style.unwrap_or(raw.endpoint.is_some()),
         upload_concurrency: upload_concurrency as usize,
         endpoint: raw.endpoint,
@@ -130,7 +197,10 @@ fn check_s3(c: &mut Checker, section: &str, raw: RawS3) -> Option<S3Config> {
 }
 
 fn check_local(c: &mut Checker, section: &str, raw: RawLocal) -> Option<LocalConfig> {
+    let before = c.errors.len();
     let key = format!("{section}.path");
+    let prefix_key = format!("{section}.prefix");
+    let prefix = check_prefix(c, &prefix_key, ErrorKind::Invalid, true, raw.prefix);
     match raw.path {
         None => {
             c.missing(&key);
@@ -144,9 +214,6 @@ fn check_local(c: &mut Checker, section: &str, raw: RawLocal) -> Option<LocalCon
             );
             None
         }
-        Some(path) => Some(LocalConfig {
-            path,
-            prefix: normalize_prefix(raw.prefix),
-        }),
+        Some(path) => (c.errors.len() == before).then_some(LocalConfig { path, prefix }),
     }
 }

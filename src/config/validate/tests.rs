@@ -1239,3 +1239,7 @@ fn errors_name_where_the_value_came_from() {
     assert_eq!(errors.len(), 1, "{errors:#?}");
     assert_eq!(errors[0].origin, "origin of storage.s3");
 }
+
+mod numbers;
+mod places;
+mod prefixes;
