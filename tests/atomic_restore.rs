@@ -98,11 +98,10 @@ async fn restore_stalled_mid_stream(format: &str) -> (Child, String, String) {
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     let watched = target.clone();
-    let dropped = tokio::task::spawn_blocking(move || {
-        poll(|| restore_has_dropped_objects(&watched))
-    })
-    .await
-    .unwrap();
+    let dropped =
+        tokio::task::spawn_blocking(move || poll(|| restore_has_dropped_objects(&watched)))
+            .await
+            .unwrap();
     if !dropped {
         kill(&child, "-KILL");
         let out = child.wait_with_output().unwrap();
