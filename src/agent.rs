@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, JobConfig};
 use crate::storage::{self, NamedStorage, Storage};
 use diff::Fingerprint;
 use job_loop::{ScheduledJob, Shared};
@@ -62,6 +62,7 @@ impl Agent {
             shared,
         };
         agent.open_storages().await;
+        agent.remove_leftovers();
         let names: Vec<String> = config.jobs.iter().map(|j| j.name.clone()).collect();
         for name in names {
             agent.schedule(&name, true, None);
@@ -72,6 +73,44 @@ impl Agent {
             "keepsake agent started"
         );
         agent
+    }
+
+    /// Removes, in the background, what runs that died left in every
+    /// job's storages (see [`crate::leftovers`]); a shutdown stops it.
+    fn remove_leftovers(&self) {
+        let work: Vec<(JobConfig, NamedStorage)> = self
+            .config
+            .jobs
+            .iter()
+            .flat_map(|job| {
+                job.storage.iter().map(|s| {
+                    let storage = Arc::clone(&self.storages[s].1);
+                    let named = NamedStorage {
+                        name: s.clone(),
+                        storage,
+                    };
+                    (job.clone(), named)
+                })
+            })
+            .collect();
+        let stop = self.shared.abort_backups.clone();
+        self.shared.tracker.spawn(async move {
+            for (job, s) in work {
+                let removed = tokio::select! {
+                    removed = crate::leftovers::remove(
+                        &job,
+                        &s.name,
+                        s.storage.as_ref(),
+                        jiff::Timestamp::now(),
+                        crate::backup::abandoned_after(&job),
+                    ) => removed,
+                    _ = stop.cancelled() => return,
+                };
+                if let Err(e) = removed {
+                    tracing::error!(job = %job.name, storage = %s.name, error = %e, "cannot look for leftovers of stopped runs");
+                }
+            }
+        });
     }
 
     /// Opens storages that are new or whose settings changed.

@@ -24,7 +24,7 @@ use crate::naming::{self, BackupName};
 use crate::pg::dump::{DumpError, DumpProcess, PgDump};
 use crate::pg::tools::{self, PgVersion, ToolError};
 use crate::pipeline::{self, ChunkSink, Summary, Tally};
-use crate::storage::{ErrorKind, NamedStorage, Storage, StorageError, Upload};
+use crate::storage::{NamedStorage, Storage, StorageError, Upload};
 
 /// Chunks buffered between the compressor and the uploads.
 const CHANNEL_DEPTH: usize = 4;
@@ -411,9 +411,8 @@ pub async fn back_up_verify_prune(
 }
 
 /// How old a dead run's leftovers must be to be removed.
-pub fn abandoned_after(_job: &JobConfig) -> SignedDuration {
-    SignedDuration::try_from(crate::config::defaults::ABANDONED_UPLOAD_AFTER)
-        .unwrap_or(SignedDuration::MAX)
+pub fn abandoned_after(job: &JobConfig) -> SignedDuration {
+    SignedDuration::try_from(job.abandoned_upload_after).unwrap_or(SignedDuration::MAX)
 }
 
 /// After a backup to `s` as `just_taken`: removes dead runs' leftovers,
@@ -530,8 +529,9 @@ impl Commit<'_> {
     /// which stores honour more widely than a conditional
     /// CompleteMultipartUpload), then completes the upload: a key another
     /// writer holds is never replaced, and a backup is its data and its
-    /// manifest. On failure it removes what this run may have left (a
-    /// request the store applied but whose answer was lost), nothing else.
+    /// manifest. A request that failed although the store applied it (the
+    /// answer was lost, or a retry found the run's own object) counts as
+    /// done when what is there was written by this run.
     async fn one(
         &self,
         s: &NamedStorage,
@@ -543,22 +543,20 @@ impl Commit<'_> {
         let manifest_key = naming::manifest_key(key);
         let body = Bytes::from(self.manifest(key).to_json());
         if let Err(e) = storage.put(&manifest_key, body, self.run).await {
-            tracing::error!(job = %job.name, storage = %s.name, error = %e, "writing the manifest failed; nothing is stored");
-            upload.abort().await;
-            if e.kind != ErrorKind::AlreadyExists {
-                remove_if_ours(storage, &manifest_key, self.run).await;
+            if !landed_anyway(storage, &manifest_key, self.run, &e).await {
+                tracing::error!(job = %job.name, storage = %s.name, error = %e, "writing the manifest failed; nothing is stored");
+                upload.abort().await;
+                return Err(e);
             }
-            return Err(e);
         }
         if let Err(e) = upload.finish().await {
-            tracing::error!(job = %job.name, storage = %s.name, error = %e, "storing the backup failed");
-            if e.kind != ErrorKind::AlreadyExists {
-                remove_if_ours(storage, key, self.run).await;
+            if !landed_anyway(storage, key, self.run, &e).await {
+                tracing::error!(job = %job.name, storage = %s.name, error = %e, "storing the backup failed");
+                if let Err(cleanup) = storage.delete(&manifest_key).await {
+                    tracing::error!(key = %manifest_key, error = %cleanup, "cannot remove the manifest of a failed backup; it is removed as a leftover later");
+                }
+                return Err(e);
             }
-            if let Err(cleanup) = storage.delete(&manifest_key).await {
-                tracing::error!(key = %manifest_key, error = %cleanup, "cannot remove the manifest of a failed backup; it is removed as a leftover later");
-            }
-            return Err(e);
         }
         Ok(())
     }
@@ -582,20 +580,19 @@ impl Commit<'_> {
     }
 }
 
-/// Removes `key` if this run wrote it; anything else there is left alone.
-async fn remove_if_ours(storage: &dyn Storage, key: &str, run: &str) {
+/// Whether the write to `key` that failed with `error` was applied all
+/// the same: the object there carries this run's mark. Anything else there
+/// belongs to another writer and is left alone.
+async fn landed_anyway(storage: &dyn Storage, key: &str, run: &str, error: &StorageError) -> bool {
     match storage.written_by(key).await {
-        Ok(Some(writer)) if writer == run => match storage.delete(key).await {
-            Ok(()) => {
-                tracing::warn!(storage = %storage.describe(), key, "removed what the failed request stored anyway")
-            }
-            Err(e) => {
-                tracing::error!(key, error = %e, "cannot remove what the failed request stored; it is listed as incomplete")
-            }
-        },
-        Ok(_) => {}
+        Ok(Some(writer)) if writer == run => {
+            tracing::warn!(storage = %storage.describe(), key, error = %error, "the request failed, but the store applied it: the object is this run's and whole");
+            true
+        }
+        Ok(_) => false,
         Err(e) => {
-            tracing::warn!(key, error = %e, "cannot check whether the failed request stored anything")
+            tracing::warn!(key, error = %e, "cannot check whether the failed request was applied; counted as failed");
+            false
         }
     }
 }

@@ -71,6 +71,9 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     if old.agent.max_concurrent != new.agent.max_concurrent {
         keys.push("agent.max_concurrent");
     }
+    if old.agent.abandoned_upload_after != new.agent.abandoned_upload_after {
+        keys.push("agent.abandoned_upload_after");
+    }
     keys
 }
 

@@ -267,18 +267,27 @@ async fn when_every_storage_fails_the_dump_is_killed_and_nothing_is_stored() {
 }
 
 #[tokio::test]
-async fn what_a_lost_answer_stored_is_removed() {
+async fn a_write_whose_answer_was_lost_counts_when_it_landed() {
     for (op, what) in [(Op::Finish, "shop"), (Op::Put, "manifest")] {
         let job = job("");
         let (m, named) = memory("a");
         m.lose_answer_once(op, what);
         let (result, _) = run(&job, &[named], FakeDump::whole(sample())).await;
-        assert!(
-            matches!(result, Err(BackupError::Storage(_))),
-            "{op:?}: {result:?}"
-        );
-        assert!(m.keys().is_empty(), "{op:?}: {:?}", m.keys());
+        let outcome = result.unwrap_or_else(|e| panic!("{op:?}: {e}"));
+        let key = &outcome.copies[0].backup.key;
+        assert_eq!(m.keys(), [key.clone(), naming::manifest_key(key)]);
     }
+}
+
+#[tokio::test]
+async fn a_failed_data_write_takes_its_manifest_along() {
+    let job = job("");
+    let (m, named) = memory("a");
+    m.fail(Op::Finish, "shop");
+    let (result, _) = run(&job, &[named], FakeDump::whole(sample())).await;
+    assert!(matches!(result, Err(BackupError::Storage(_))), "{result:?}");
+    assert!(m.keys().is_empty(), "{:?}", m.keys());
+    assert!(m.open_uploads().is_empty());
 }
 
 #[tokio::test]

@@ -82,6 +82,7 @@ fn read_agent(s: &mut Section) -> RawAgent {
     RawAgent {
         max_concurrent: s.get("max_concurrent"),
         shutdown_timeout: s.get("shutdown_timeout"),
+        abandoned_upload_after: s.get("abandoned_upload_after"),
         timezone: s.get("timezone"),
     }
 }

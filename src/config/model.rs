@@ -45,6 +45,10 @@ pub struct AgentSettings {
     /// How long running backups may take to finish on SIGTERM/SIGINT.
     #[serde(serialize_with = "humantime_duration")]
     pub shutdown_timeout: std::time::Duration,
+    /// How old the leftovers of a run that died must be before they are
+    /// removed; longer than the longest backup.
+    #[serde(serialize_with = "humantime_duration")]
+    pub abandoned_upload_after: std::time::Duration,
     /// The zone of schedules that name none.
     pub timezone: Zone,
 }
@@ -166,4 +170,7 @@ pub struct JobConfig {
     /// And restore it into a scratch database on this server.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verify_restore_into: Option<Connection>,
+    /// `agent.abandoned_upload_after`, for the job's leftovers.
+    #[serde(skip)]
+    pub abandoned_upload_after: std::time::Duration,
 }

@@ -48,6 +48,7 @@ pub struct RawLog {
 pub struct RawAgent {
     pub max_concurrent: Option<u32>,
     pub shutdown_timeout: Option<String>,
+    pub abandoned_upload_after: Option<String>,
     pub timezone: Option<String>,
 }
 

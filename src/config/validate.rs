@@ -143,6 +143,7 @@ pub fn validate(raw: RawSections, ctx: &Context<'_>) -> Result<Config, Vec<Confi
             storages: &storage_names,
             zone: &agent.timezone,
             cores,
+            abandoned_upload_after: agent.abandoned_upload_after,
         };
         if let Some(job) = job::check_job(&mut c, &name, j, &defaults) {
             jobs.push(job);
@@ -202,6 +203,9 @@ fn check_log(c: &mut Checker, raw: &RawLog) -> LogSettings {
 /// More backups at once than any machine runs; a bound also keeps the
 /// semaphore below its limit on 32-bit targets.
 const MAX_CONCURRENT: u32 = 1024;
+/// The shortest `agent.abandoned_upload_after`; anything shorter than the
+/// longest backup is a mistake, but the tests use a few seconds.
+const MIN_ABANDONED: std::time::Duration = std::time::Duration::from_secs(1);
 
 fn check_agent(c: &mut Checker, raw: &RawAgent) -> AgentSettings {
     let max_concurrent = match raw.max_concurrent {
@@ -235,6 +239,28 @@ fn check_agent(c: &mut Checker, raw: &RawAgent) -> AgentSettings {
             defaults::SHUTDOWN_TIMEOUT
         }),
     };
+    let abandoned_upload_after = match raw.abandoned_upload_after.as_deref() {
+        None => defaults::ABANDONED_UPLOAD_AFTER,
+        Some(text) => match humantime::parse_duration(text) {
+            Ok(d) if d >= MIN_ABANDONED => d,
+            Ok(_) => {
+                c.err(
+                    ErrorKind::Invalid,
+                    "agent.abandoned_upload_after",
+                    format!("{text:?} is too short: a backup still uploading could be taken for a leftover; use more than the longest backup"),
+                );
+                defaults::ABANDONED_UPLOAD_AFTER
+            }
+            Err(e) => {
+                c.err(
+                    ErrorKind::Invalid,
+                    "agent.abandoned_upload_after",
+                    format!("{text:?} is not a duration like \"24h\" or \"2d\": {e}"),
+                );
+                defaults::ABANDONED_UPLOAD_AFTER
+            }
+        },
+    };
     let timezone = match raw.timezone.as_deref() {
         None => Zone::utc(),
         Some(name) => zone(c, "agent.timezone", name),
@@ -242,6 +268,7 @@ fn check_agent(c: &mut Checker, raw: &RawAgent) -> AgentSettings {
     AgentSettings {
         max_concurrent,
         shutdown_timeout,
+        abandoned_upload_after,
         timezone,
     }
 }

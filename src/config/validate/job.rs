@@ -19,6 +19,8 @@ pub(super) struct JobDefaults<'a> {
     pub zone: &'a Zone,
     /// Cores, for `compression_threads` left out.
     pub cores: u32,
+    /// `agent.abandoned_upload_after`.
+    pub abandoned_upload_after: std::time::Duration,
 }
 
 pub(super) fn check_job(
@@ -158,6 +160,7 @@ pub(super) fn check_job(
         verify_after_backup: raw.verify_after_backup.unwrap_or(false)
             || verify_restore_into.is_some(),
         verify_restore_into,
+        abandoned_upload_after: defaults.abandoned_upload_after,
     })
 }
 

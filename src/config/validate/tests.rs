@@ -965,13 +965,40 @@ fn agent_settings() {
         raw.agent = RawAgent {
             max_concurrent,
             shutdown_timeout: shutdown_timeout.map(str::to_string),
-            timezone: None,
+            ..RawAgent::default()
         };
         assert_eq!(
             problems(raw),
             want(expected),
             "{max_concurrent:?} {shutdown_timeout:?}"
         );
+    }
+}
+
+#[test]
+fn abandoned_upload_after_is_a_duration_of_a_second_or_more() {
+    for (text, expected) in [
+        (None, Ok(std::time::Duration::from_secs(24 * 3600))),
+        (
+            Some("2d"),
+            Ok(std::time::Duration::from_secs(2 * 24 * 3600)),
+        ),
+        (Some("0s"), Err(())),
+        (Some("soon"), Err(())),
+    ] {
+        let mut raw = one_job(raw_job());
+        raw.agent.abandoned_upload_after = text.map(str::to_string);
+        let got = validate_with(raw, no_origin)
+            .map(|c| {
+                (
+                    c.agent.abandoned_upload_after,
+                    c.jobs[0].abandoned_upload_after,
+                )
+            })
+            .map_err(|errors| {
+                assert_eq!(errors[0].key, "agent.abandoned_upload_after", "{text:?}");
+            });
+        assert_eq!(got, expected.map(|d| (d, d)), "{text:?}");
     }
 }
 
@@ -1036,6 +1063,7 @@ fn every_problem_is_reported_at_once() {
     raw.agent = RawAgent {
         max_concurrent: Some(0),
         shutdown_timeout: Some("soon".into()),
+        abandoned_upload_after: None,
         timezone: Some("Mars/Olympus".into()),
     };
     let errors = validate_with(raw, no_origin).unwrap_err();
