@@ -542,21 +542,21 @@ impl Commit<'_> {
         let storage = s.storage.as_ref();
         let manifest_key = naming::manifest_key(key);
         let body = Bytes::from(self.manifest(key).to_json());
-        if let Err(e) = storage.put(&manifest_key, body, self.run).await {
-            if !landed_anyway(storage, &manifest_key, self.run, &e).await {
-                tracing::error!(job = %job.name, storage = %s.name, error = %e, "writing the manifest failed; nothing is stored");
-                upload.abort().await;
-                return Err(e);
-            }
+        if let Err(e) = storage.put(&manifest_key, body, self.run).await
+            && !landed_anyway(storage, &manifest_key, self.run, &e).await
+        {
+            tracing::error!(job = %job.name, storage = %s.name, error = %e, "writing the manifest failed; nothing is stored");
+            upload.abort().await;
+            return Err(e);
         }
-        if let Err(e) = upload.finish().await {
-            if !landed_anyway(storage, key, self.run, &e).await {
-                tracing::error!(job = %job.name, storage = %s.name, error = %e, "storing the backup failed");
-                if let Err(cleanup) = storage.delete(&manifest_key).await {
-                    tracing::error!(key = %manifest_key, error = %cleanup, "cannot remove the manifest of a failed backup; it is removed as a leftover later");
-                }
-                return Err(e);
+        if let Err(e) = upload.finish().await
+            && !landed_anyway(storage, key, self.run, &e).await
+        {
+            tracing::error!(job = %job.name, storage = %s.name, error = %e, "storing the backup failed");
+            if let Err(cleanup) = storage.delete(&manifest_key).await {
+                tracing::error!(key = %manifest_key, error = %cleanup, "cannot remove the manifest of a failed backup; it is removed as a leftover later");
             }
+            return Err(e);
         }
         Ok(())
     }
