@@ -81,13 +81,33 @@ pub async fn backups(job: &JobConfig, storage: &dyn Storage) -> Result<Vec<Backu
         let manifest = keys.contains(naming::manifest_key(&o.key).as_str());
         Some((o.key.clone(), layout.parse(&o.key)?, o.size, manifest))
     });
-    Ok(classify(listed.collect(), job.naming))
+    let mut backups = classify(listed.collect(), job.naming);
+    unmask_leftovers(storage, &mut backups).await?;
+    Ok(backups)
+}
+
+/// Objects taken for the replaced tool's backups may be keepsake's own
+/// leftovers when no manifest dates keepsake's first backup: newest first,
+/// those that carry a keepsake run's mark are incomplete; the first
+/// without one is the replaced tool's, and so is everything older.
+async fn unmask_leftovers(
+    storage: &dyn Storage,
+    backups: &mut [Backup],
+) -> Result<(), StorageError> {
+    for backup in backups.iter_mut().filter(|b| b.state == State::Legacy) {
+        if storage.written_by(&backup.key).await?.is_none() {
+            break;
+        }
+        backup.state = State::Incomplete;
+    }
+    Ok(())
 }
 
 /// Gives each listed object (key, name, size, has a manifest) its state,
 /// newest first. Only under the legacy naming can an object without a
 /// manifest be a backup: one of the replaced tool's, older than the first
-/// backup keepsake finished.
+/// backup keepsake finished (and, see [`backups`], without keepsake's
+/// mark).
 pub fn classify(listed: Vec<(String, BackupName, u64, bool)>, naming: Naming) -> Vec<Backup> {
     let first_finished = listed
         .iter()
@@ -244,6 +264,25 @@ mod tests {
             Naming::Legacy,
         );
         assert!(old_tool_only.iter().all(|b| b.state == State::Legacy));
+    }
+
+    #[tokio::test]
+    async fn a_legacy_name_with_keepsakes_mark_is_a_leftover() {
+        use crate::storage::memory::MemoryStorage;
+        let m = MemoryStorage::new("a", "p");
+        let job = crate::config::testing::test_job("naming = \"legacy\"");
+        m.insert("p/postgres-backup-2026-01-01_03-00-00.sql.gz", "old tool");
+        let leftover = "p/postgres-backup-2026-11-01_03-00-00.sql.gz";
+        m.put(leftover, bytes::Bytes::from_static(b"dump"), "run-1")
+            .await
+            .unwrap();
+        let got: Vec<State> = backups(&job, &m)
+            .await
+            .unwrap()
+            .iter()
+            .map(|b| b.state)
+            .collect();
+        assert_eq!(got, [State::Incomplete, State::Legacy]);
     }
 
     #[test]

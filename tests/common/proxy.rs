@@ -36,8 +36,21 @@ pub enum Fault {
 struct Rule {
     method: &'static str,
     target: String,
+    /// Matching requests that still pass before the fault applies.
+    skip: usize,
     remaining: usize,
     fault: Fault,
+}
+
+impl Rule {
+    /// The rule's target is found in the request's; a trailing `$` makes
+    /// it match only at the end.
+    fn matches(&self, target: &str) -> bool {
+        match self.target.strip_suffix('$') {
+            Some(end) => target.ends_with(end),
+            None => target.contains(&self.target),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -55,7 +68,11 @@ impl State {
         let index = self
             .rules
             .iter()
-            .position(|r| r.remaining > 0 && r.method == method && target.contains(&r.target))?;
+            .position(|r| r.remaining > 0 && r.method == method && r.matches(target))?;
+        if self.rules[index].skip > 0 {
+            self.rules[index].skip -= 1;
+            return None;
+        }
         self.rules[index].remaining -= 1;
         self.injected += 1;
         Some((self.rules[index].fault, index))
@@ -96,11 +113,25 @@ impl Proxy {
     }
 
     /// Applies `fault` to the next `times` requests with `method` whose
-    /// target (path and query) contains `target`.
+    /// target (path and query) contains `target` (ends with it, if it ends
+    /// in `$`).
     pub fn inject(&self, method: &'static str, target: &str, times: usize, fault: Fault) {
+        self.inject_after(0, method, target, times, fault);
+    }
+
+    /// Like [`Proxy::inject`], once `skip` matching requests have passed.
+    pub fn inject_after(
+        &self,
+        skip: usize,
+        method: &'static str,
+        target: &str,
+        times: usize,
+        fault: Fault,
+    ) {
         self.state.lock().unwrap().rules.push(Rule {
             method,
             target: target.to_string(),
+            skip,
             remaining: times,
             fault,
         });
