@@ -4,6 +4,7 @@
 //! database and bucket, so tests run in parallel.
 #![allow(dead_code)]
 
+pub mod agent;
 pub mod proxy;
 
 use std::io::{Read, Write};
