@@ -52,6 +52,26 @@ fn missing_database_exits_1_naming_the_variable() {
 }
 
 #[test]
+fn pg_dump_options_that_could_subvert_the_backup_exit_1_each_named() {
+    // An abbreviation of --file, bundled short options hiding -f and -F,
+    // and an option pg_dump does not have.
+    let (code, _, stderr) = check_with(
+        &with(&[("POSTGRES_EXTRA_OPTS", "--fi=/tmp/x -vf/tmp/y -aFc --sneaky")]),
+        None,
+    );
+    assert_eq!(code, 1, "{stderr}");
+    // Values are never echoed: a bundle is named by its position.
+    for named in ["`--fi`", "`-f` (--file", "`-F` (--format", "`--sneaky`"] {
+        assert!(stderr.contains(named), "{named}: {stderr}");
+    }
+    assert_eq!(
+        stderr.matches("jobs.default.pg_dump_args").count(),
+        4,
+        "{stderr}"
+    );
+}
+
+#[test]
 fn invalid_cron_exits_2_naming_the_variable() {
     let (code, _, stderr) = check_with(&with(&[("BACKUP_INTERVAL", "every night")]), None);
     assert_eq!(code, 2, "{stderr}");
