@@ -292,6 +292,54 @@ async fn sigterm_during_a_large_backup_leaves_nothing_behind() {
     assert_eq!(open_uploads(&bucket).await, 0);
 }
 
+/// SIGTERM while a new backup is test-restored into a scratch database:
+/// shutdown_timeout bounds the verification too; the client is stopped
+/// and the scratch database dropped.
+#[tokio::test]
+async fn sigterm_during_verification_stops_it_and_drops_the_scratch_database() {
+    let db = sample_db("verifystop");
+    let bucket = bucket("verifystop").await;
+    let dir = tempfile::tempdir().unwrap();
+    // pg_restore hangs instead of restoring: only cancellation ends it.
+    let real = real_pg_dump().replace("pg_dump", "pg_restore");
+    let body = format!("case \"$1\" in --version) exec {real} \"$@\";; esac\nexec sleep 120");
+    script(dir.path(), "pg_restore", &body);
+    let config = dir.path().join("keepsake.toml");
+    let text = storage_toml(&bucket)
+        + "[agent]\nshutdown_timeout = \"1s\"\n"
+        + &job_toml(
+            "checked",
+            &db,
+            "0 3 1 1 *",
+            &format!(
+                "format = \"custom\"\nrun_on_start = true\nverify_restore_into = \"{}\"",
+                db_url("postgres")
+            ),
+        );
+    std::fs::write(&config, text).unwrap();
+    let mut cmd = keepsake(Some(dir.path()));
+    cmd.arg("-c").arg(&config);
+    let mut agent = Agent::spawn(cmd);
+    agent.wait_for("the scratch database", 60, |a| {
+        a.count("scratch database created") == 1
+    });
+    let pid = agent.child.id();
+    let started = Instant::now();
+    assert_eq!(agent.stop(60), Some(0), "{}", agent.text());
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the stop took {:?}",
+        started.elapsed()
+    );
+    let log = agent.text();
+    assert!(log.contains("scratch database dropped"), "{log}");
+    let scratch = psql(
+        "postgres",
+        &format!("SELECT count(*) FROM pg_database WHERE datname LIKE 'keepsake_verify_{pid}_%'"),
+    );
+    assert_eq!(scratch, "0", "{log}");
+}
+
 #[tokio::test]
 async fn a_failing_job_keeps_its_schedule_and_the_agent_keeps_running() {
     let bucket = bucket("failing").await;
