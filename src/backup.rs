@@ -11,20 +11,24 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use tokio::io::AsyncRead;
 use tokio::sync::mpsc;
 use tokio_util::io::SyncIoBridge;
 use tokio_util::sync::CancellationToken;
 
-use crate::catalog::{self, Backup, State};
+use crate::catalog::{self, Backup};
 use crate::config::JobConfig;
-use crate::manifest::{MANIFEST_VERSION, Manifest};
 use crate::naming::{self, BackupName};
 use crate::pg::dump::{DumpError, DumpProcess, PgDump};
 use crate::pg::tools::{self, PgVersion, ToolError};
 use crate::pipeline::{self, ChunkSink, Summary, Tally};
-use crate::storage::{NamedStorage, Storage, StorageError, Upload};
+use crate::storage::{NamedStorage, StorageError};
+use commit::{Commit, Copy};
+pub use run::{abandoned_after, back_up_verify_prune};
+
+mod commit;
+mod run;
 
 /// Chunks buffered between the compressor and the uploads.
 const CHANNEL_DEPTH: usize = 4;
@@ -152,12 +156,6 @@ fn run_id() -> String {
         Timestamp::now().as_nanosecond(),
         N.fetch_add(1, Ordering::Relaxed)
     )
-}
-
-/// One storage's copy while the dump streams: its upload until it fails.
-struct Copy {
-    upload: Option<Box<dyn Upload>>,
-    failed: Option<StorageError>,
 }
 
 /// Hashes every chunk and streams it to every upload that has not failed:
@@ -372,229 +370,6 @@ fn verdict(
         stored_bytes,
         sha256,
     })
-}
-
-/// A job's whole run: the backup, then its verification (when
-/// configured), the removal of dead runs' leftovers and retention, in
-/// every storage the backup was written to. A storage that failed makes
-/// the run a failure, after the others were tidied. Cancellation stops
-/// every step.
-pub async fn back_up_verify_prune(
-    job: &JobConfig,
-    storages: &[NamedStorage],
-    now: Timestamp,
-    cancel: &CancellationToken,
-) -> Result<Outcome, BackupError> {
-    let mut outcome = back_up(job, storages, now, cancel).await?;
-    let stored: Vec<(&NamedStorage, &StoredCopy)> = outcome
-        .copies
-        .iter()
-        .filter_map(|c| Some((storages.iter().find(|s| s.name == c.storage)?, c)))
-        .collect();
-    if job.verify_after_backup {
-        verify_copies(job, &stored, cancel).await?;
-    }
-    for (s, copy) in &stored {
-        unless_cancelled(cancel, async {
-            tidy(job, s, &copy.backup.key).await;
-            Ok(())
-        })
-        .await?;
-    }
-    if !outcome.failures.is_empty() {
-        return Err(BackupError::Partly {
-            stored: outcome.copies.iter().map(|c| c.storage.clone()).collect(),
-            failures: std::mem::take(&mut outcome.failures),
-        });
-    }
-    Ok(outcome)
-}
-
-/// How old a dead run's leftovers must be to be removed.
-pub fn abandoned_after(job: &JobConfig) -> SignedDuration {
-    SignedDuration::try_from(job.abandoned_upload_after).unwrap_or(SignedDuration::MAX)
-}
-
-/// After a backup to `s` as `just_taken`: removes dead runs' leftovers,
-/// then applies retention (if the job has rules); failures are logged.
-async fn tidy(job: &JobConfig, s: &NamedStorage, just_taken: &str) {
-    let storage = s.storage.as_ref();
-    let abandoned_after = abandoned_after(job);
-    let now = Timestamp::now();
-    if let Err(e) = crate::leftovers::remove(job, &s.name, storage, now, abandoned_after).await {
-        tracing::error!(job = %job.name, storage = %s.name, error = %e, "cannot look for leftovers of stopped runs");
-    }
-    if !job.retention.has_rules() {
-        return;
-    }
-    let when = crate::prune::When {
-        now,
-        just_taken: Some(just_taken),
-        abandoned_after,
-    };
-    match crate::prune::prune(job, &s.name, storage, when, false).await {
-        Ok(pruned) => tracing::info!(
-            job = %job.name,
-            storage = %s.name,
-            kept = pruned.kept(),
-            deleted = pruned.deleted,
-            failed = pruned.failed,
-            "retention applied"
-        ),
-        Err(e) => {
-            tracing::error!(job = %job.name, storage = %s.name, error = %e, "retention could not list the backups")
-        }
-    }
-}
-
-/// Verifies the copies a backup just wrote; logged like a backup.
-async fn verify_copies(
-    job: &JobConfig,
-    stored: &[(&NamedStorage, &StoredCopy)],
-    cancel: &CancellationToken,
-) -> Result<(), BackupError> {
-    for (s, copy) in stored {
-        let result = crate::verify::verify(
-            s.storage.as_ref(),
-            &copy.backup,
-            job.verify_restore_into.as_ref(),
-            cancel,
-        )
-        .await;
-        match result {
-            Ok(verified) => tracing::info!(
-                job = %job.name,
-                storage = %s.name,
-                key = %copy.backup.key,
-                tables = verified.restored.map(|r| r.0),
-                rows = verified.restored.map(|r| r.1),
-                "verification passed"
-            ),
-            Err(e) => {
-                tracing::error!(job = %job.name, storage = %s.name, error = %e, "verification failed");
-                return Err(e.into());
-            }
-        }
-    }
-    Ok(())
-}
-
-/// What every copy of one backup is committed with.
-struct Commit<'a> {
-    job: &'a JobConfig,
-    name: &'a BackupName,
-    summary: &'a Summary,
-    versions: Versions,
-    started: Timestamp,
-    run: &'a str,
-}
-
-impl Commit<'_> {
-    /// Commits every copy still uploading; the stored ones and the
-    /// failures (including those of the stream).
-    async fn all(
-        &self,
-        storages: &[NamedStorage],
-        keys: &[String],
-        copies: Vec<Copy>,
-    ) -> (Vec<StoredCopy>, Vec<CopyFailure>) {
-        let mut stored = Vec::new();
-        let mut failures = Vec::new();
-        for ((s, key), copy) in storages.iter().zip(keys).zip(copies) {
-            let result = match (copy.upload, copy.failed) {
-                (_, Some(e)) => Err(e),
-                (Some(upload), None) => self.one(s, key, upload).await,
-                (None, None) => unreachable!("a copy without upload has failed"),
-            };
-            match result {
-                Ok(()) => stored.push(StoredCopy {
-                    storage: s.name.clone(),
-                    backup: Backup {
-                        key: key.clone(),
-                        name: self.name.clone(),
-                        size: self.summary.stored_bytes,
-                        state: State::Complete,
-                    },
-                }),
-                Err(error) => failures.push(CopyFailure {
-                    storage: s.name.clone(),
-                    error,
-                }),
-            }
-        }
-        (stored, failures)
-    }
-
-    /// Claims the key by writing the manifest (a conditional PutObject,
-    /// which stores honour more widely than a conditional
-    /// CompleteMultipartUpload), then completes the upload: a key another
-    /// writer holds is never replaced, and a backup is its data and its
-    /// manifest. A request that failed although the store applied it (the
-    /// answer was lost, or a retry found the run's own object) counts as
-    /// done when what is there was written by this run.
-    async fn one(
-        &self,
-        s: &NamedStorage,
-        key: &str,
-        upload: Box<dyn Upload>,
-    ) -> Result<(), StorageError> {
-        let job = self.job;
-        let storage = s.storage.as_ref();
-        let manifest_key = naming::manifest_key(key);
-        let body = Bytes::from(self.manifest(key).to_json());
-        if let Err(e) = storage.put(&manifest_key, body, self.run).await
-            && !landed_anyway(storage, &manifest_key, self.run, &e).await
-        {
-            tracing::error!(job = %job.name, storage = %s.name, error = %e, "writing the manifest failed; nothing is stored");
-            upload.abort().await;
-            return Err(e);
-        }
-        if let Err(e) = upload.finish().await
-            && !landed_anyway(storage, key, self.run, &e).await
-        {
-            tracing::error!(job = %job.name, storage = %s.name, error = %e, "storing the backup failed");
-            if let Err(cleanup) = storage.delete(&manifest_key).await {
-                tracing::error!(key = %manifest_key, error = %cleanup, "cannot remove the manifest of a failed backup; it is removed as a leftover later");
-            }
-            return Err(e);
-        }
-        Ok(())
-    }
-
-    fn manifest(&self, key: &str) -> Manifest {
-        Manifest {
-            manifest_version: MANIFEST_VERSION,
-            job: self.job.name.clone(),
-            key: key.to_string(),
-            started_at: self.started.to_string(),
-            finished_at: Timestamp::now().to_string(),
-            format: self.job.format,
-            compression: self.job.compression.kind,
-            size: self.summary.stored_bytes,
-            raw_size: self.summary.raw_bytes,
-            sha256: self.summary.sha256.clone(),
-            server_version: self.versions.server.full(),
-            pg_dump_version: self.versions.pg_dump.full(),
-            keepsake_version: env!("CARGO_PKG_VERSION").to_string(),
-        }
-    }
-}
-
-/// Whether the write to `key` that failed with `error` was applied all
-/// the same: the object there carries this run's mark. Anything else there
-/// belongs to another writer and is left alone.
-async fn landed_anyway(storage: &dyn Storage, key: &str, run: &str, error: &StorageError) -> bool {
-    match storage.written_by(key).await {
-        Ok(Some(writer)) if writer == run => {
-            tracing::warn!(storage = %storage.describe(), key, error = %error, "the request failed, but the store applied it: the object is this run's and whole");
-            true
-        }
-        Ok(_) => false,
-        Err(e) => {
-            tracing::warn!(key, error = %e, "cannot check whether the failed request was applied; counted as failed");
-            false
-        }
-    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use tokio::io::{AsyncRead, ReadBuf};
 
 use super::*;
+use crate::manifest::Manifest;
 use crate::pg::tools::PgVersion;
 use crate::storage::memory::{MemoryStorage, Op};
 

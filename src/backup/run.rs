@@ -1,0 +1,114 @@
+//! A job's whole run: the backup, then its verification, the removal of
+//! dead runs' leftovers and retention, in every storage that received it.
+
+use jiff::{SignedDuration, Timestamp};
+use tokio_util::sync::CancellationToken;
+
+use super::{BackupError, Outcome, StoredCopy, back_up, unless_cancelled};
+use crate::config::JobConfig;
+use crate::storage::NamedStorage;
+
+/// A job's whole run: the backup, then its verification (when
+/// configured), the removal of dead runs' leftovers and retention, in
+/// every storage the backup was written to. A storage that failed makes
+/// the run a failure, after the others were tidied. Cancellation stops
+/// every step.
+pub async fn back_up_verify_prune(
+    job: &JobConfig,
+    storages: &[NamedStorage],
+    now: Timestamp,
+    cancel: &CancellationToken,
+) -> Result<Outcome, BackupError> {
+    let mut outcome = back_up(job, storages, now, cancel).await?;
+    let stored: Vec<(&NamedStorage, &StoredCopy)> = outcome
+        .copies
+        .iter()
+        .filter_map(|c| Some((storages.iter().find(|s| s.name == c.storage)?, c)))
+        .collect();
+    if job.verify_after_backup {
+        verify_copies(job, &stored, cancel).await?;
+    }
+    for (s, copy) in &stored {
+        unless_cancelled(cancel, async {
+            tidy(job, s, &copy.backup.key).await;
+            Ok(())
+        })
+        .await?;
+    }
+    if !outcome.failures.is_empty() {
+        return Err(BackupError::Partly {
+            stored: outcome.copies.iter().map(|c| c.storage.clone()).collect(),
+            failures: std::mem::take(&mut outcome.failures),
+        });
+    }
+    Ok(outcome)
+}
+
+/// How old a dead run's leftovers must be to be removed.
+pub fn abandoned_after(job: &JobConfig) -> SignedDuration {
+    SignedDuration::try_from(job.abandoned_upload_after).unwrap_or(SignedDuration::MAX)
+}
+
+/// After a backup to `s` as `just_taken`: removes dead runs' leftovers,
+/// then applies retention (if the job has rules); failures are logged.
+async fn tidy(job: &JobConfig, s: &NamedStorage, just_taken: &str) {
+    let storage = s.storage.as_ref();
+    let abandoned_after = abandoned_after(job);
+    let now = Timestamp::now();
+    if let Err(e) = crate::leftovers::remove(job, &s.name, storage, now, abandoned_after).await {
+        tracing::error!(job = %job.name, storage = %s.name, error = %e, "cannot look for leftovers of stopped runs");
+    }
+    if !job.retention.has_rules() {
+        return;
+    }
+    let when = crate::prune::When {
+        now,
+        just_taken: Some(just_taken),
+        abandoned_after,
+    };
+    match crate::prune::prune(job, &s.name, storage, when, false).await {
+        Ok(pruned) => tracing::info!(
+            job = %job.name,
+            storage = %s.name,
+            kept = pruned.kept(),
+            deleted = pruned.deleted,
+            failed = pruned.failed,
+            "retention applied"
+        ),
+        Err(e) => {
+            tracing::error!(job = %job.name, storage = %s.name, error = %e, "retention could not list the backups")
+        }
+    }
+}
+
+/// Verifies the copies a backup just wrote; logged like a backup.
+async fn verify_copies(
+    job: &JobConfig,
+    stored: &[(&NamedStorage, &StoredCopy)],
+    cancel: &CancellationToken,
+) -> Result<(), BackupError> {
+    for (s, copy) in stored {
+        let result = crate::verify::verify(
+            s.storage.as_ref(),
+            &copy.backup,
+            job.verify_restore_into.as_ref(),
+            cancel,
+        )
+        .await;
+        match result {
+            Ok(verified) => tracing::info!(
+                job = %job.name,
+                storage = %s.name,
+                key = %copy.backup.key,
+                tables = verified.restored.map(|r| r.0),
+                rows = verified.restored.map(|r| r.1),
+                "verification passed"
+            ),
+            Err(e) => {
+                tracing::error!(job = %job.name, storage = %s.name, error = %e, "verification failed");
+                return Err(e.into());
+            }
+        }
+    }
+    Ok(())
+}
