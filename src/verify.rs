@@ -217,3 +217,40 @@ async fn archive_listing(mut rx: mpsc::Receiver<Bytes>, tool: &std::path::Path) 
         Err(e) => Some(format!("pg_restore --list: {e}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A pg_restore that writes a lot to stderr before it reads its input:
+    /// keepsake must read stderr while it feeds stdin, or both block.
+    #[tokio::test]
+    async fn a_chatty_client_never_wedges_the_listing() {
+        let dir = tempfile::tempdir().unwrap();
+        let tool = dir.path().join("pg_restore");
+        std::fs::write(
+            &tool,
+            "#!/bin/sh\n\
+             i=0; while [ $i -lt 4000 ]; do echo 'pg_restore: warning: a line of chatter' >&2; i=$((i+1)); done\n\
+             cat > /dev/null\n\
+             echo '1; 2615 2200 SCHEMA - public postgres'\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let (tx, rx) = mpsc::channel(4);
+        let feeding = tokio::spawn(async move {
+            for _ in 0..64 {
+                tx.send(Bytes::from(vec![b'x'; 64 * 1024])).await.unwrap();
+            }
+        });
+        let listed = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            archive_listing(rx, &tool),
+        )
+        .await
+        .expect("the listing finished");
+        assert_eq!(listed, None);
+        feeding.await.unwrap();
+    }
+}
