@@ -1,7 +1,8 @@
 //! A restore is all or nothing, whatever ends it: keepsake killed mid-stream
-//! (SIGKILL, or SIGTERM which it handles), a backup without a manifest whose
-//! dump was cut short before compression, a plain dump that would commit on
-//! its own. In every case the target keeps exactly what it held.
+//! (SIGKILL, or SIGTERM which it handles), a download cut off, a backup
+//! without a manifest whose dump was cut short before compression, a plain
+//! dump that would commit on its own. In every case the target keeps
+//! exactly what it held.
 
 mod common;
 
@@ -161,6 +162,59 @@ async fn sigterm_mid_restore_stops_the_client_and_fails() {
     assert!(stderr.contains("aborting the restore"), "{stderr}");
     assert!(stderr.contains("nothing was restored"), "{stderr}");
     assert_untouched(&target, &before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_cut_off_or_slowed_down_never_half_restores() {
+    let db = sample_db("cutoff");
+    add_bulk(&db, 100_000);
+    let bucket = bucket("cutoff").await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(dir.path(), &toml_job(&db_url(&db), &bucket, ""));
+    let mut cmd = keepsake(None);
+    cmd.arg("-c").arg(&config).arg("backup");
+    let (code, _, stderr) = run(cmd);
+    assert_eq!(code, 0, "{stderr}");
+    let proxy = Proxy::start().await;
+    // Every download of the backup stops after 256 KiB.
+    proxy.inject(
+        "GET",
+        "/prod/shop/",
+        usize::MAX,
+        Fault::Truncate(256 * 1024),
+    );
+    let through = toml_job(&db_url(&db), &bucket, "").replace(&s3_url(), &proxy.url);
+    let config = config_file(dir.path(), &through);
+    let (target, before) = precious_target("cutoff-target");
+    let mut cmd = keepsake(None);
+    cmd.arg("-c")
+        .arg(&config)
+        .args(["restore", "--job", "shop", "--latest", "--clean", "--to"])
+        .arg(db_url(&target));
+    let (code, _, stderr) = run(cmd);
+    assert_eq!(code, 4, "{stderr}");
+    assert!(proxy.injected() >= 1);
+    assert_untouched(&target, &before);
+
+    // Slowed down instead, it completes.
+    let proxy = Proxy::start().await;
+    proxy.inject(
+        "GET",
+        "/prod/shop/",
+        2,
+        Fault::Delay(std::time::Duration::from_secs(2)),
+    );
+    let through = toml_job(&db_url(&db), &bucket, "").replace(&s3_url(), &proxy.url);
+    let config = config_file(dir.path(), &through);
+    let mut cmd = keepsake(None);
+    cmd.arg("-c")
+        .arg(&config)
+        .args(["restore", "--job", "shop", "--latest", "--clean", "--to"])
+        .arg(db_url(&target));
+    let (code, _, stderr) = run(cmd);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(proxy.injected(), 2);
+    assert_eq!(fingerprint(&target), fingerprint(&db));
 }
 
 /// A plain dump of `db`, as pg_dump wrote it.
