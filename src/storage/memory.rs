@@ -59,6 +59,20 @@ impl State {
         Ok(())
     }
 
+    /// Registers an upload to `key`; its id.
+    fn open_upload(&mut self, key: &str, started: jiff::Timestamp, ours: bool) -> u64 {
+        self.next_upload += 1;
+        let id = self.next_upload;
+        let upload = Unfinished {
+            key: key.to_string(),
+            id: id.to_string(),
+            started: Some(started),
+            ours,
+        };
+        self.open.insert(id, upload);
+        id
+    }
+
     fn remove(&mut self, key: &str) {
         self.objects.remove(key);
         self.writers.remove(key);
@@ -127,18 +141,7 @@ impl MemoryStorage {
     /// Leaves an unfinished upload to `key` started at `started`, as a
     /// killed process of another run would.
     pub fn leave_upload(&self, key: &str, started: jiff::Timestamp) {
-        let mut state = self.state();
-        state.next_upload += 1;
-        let id = state.next_upload;
-        state.open.insert(
-            id,
-            Unfinished {
-                key: key.to_string(),
-                id: id.to_string(),
-                started: Some(started),
-                ours: false,
-            },
-        );
+        self.state().open_upload(key, started, false);
     }
 
     /// The keys of unfinished uploads, sorted.
@@ -265,21 +268,7 @@ impl Storage for MemoryStorage {
     }
 
     fn begin_upload(&self, key: &str, run: &str) -> Box<dyn Upload> {
-        let id = {
-            let mut state = self.state();
-            state.next_upload += 1;
-            let id = state.next_upload;
-            state.open.insert(
-                id,
-                Unfinished {
-                    key: key.to_string(),
-                    id: id.to_string(),
-                    started: Some(jiff::Timestamp::now()),
-                    ours: true,
-                },
-            );
-            id
-        };
+        let id = self.state().open_upload(key, jiff::Timestamp::now(), true);
         Box::new(MemoryUpload {
             storage: Arc::clone(&self.inner),
             key: key.to_string(),
