@@ -13,16 +13,9 @@ use common::*;
 /// A job writing to S3 through `endpoint` ("offsite") and to `root`
 /// ("disk"), keeping the last backup.
 fn config(dir: &Path, db: &str, bucket: &str, endpoint: &str, root: &Path) -> std::path::PathBuf {
-    let text = format!(
-        r#"
-[storage.offsite]
-type = "s3"
-bucket = "{bucket}"
-prefix = "prod"
-endpoint = "{endpoint}"
-access_key_id = "{S3_KEY}"
-secret_access_key = "{S3_SECRET}"
-
+    let text = s3_storage_toml("offsite", bucket, endpoint)
+        + &format!(
+            r#"
 [storage.disk]
 type = "local"
 path = "{root}"
@@ -32,9 +25,9 @@ database = "{db_url}"
 storage = ["offsite", "disk"]
 retention = {{ keep_last = 1 }}
 "#,
-        root = root.display(),
-        db_url = db_url(db),
-    );
+            root = root.display(),
+            db_url = db_url(db),
+        );
     // One file per endpoint: a test uses the store directly and through
     // a proxy.
     let name = endpoint.rsplit(':').next().unwrap_or("direct");

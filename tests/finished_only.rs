@@ -33,6 +33,15 @@ fn list_json(db: &str, bucket: &str, prefix: &str) -> Vec<serde_json::Value> {
         .clone()
 }
 
+/// `restore --latest` into a new database.
+fn restore_latest(db: &str, bucket: &str, prefix: &str) -> (i32, String, String) {
+    let target = create_db(&format!("{prefix}-target"));
+    let mut cmd = env_cmd(&s3_url(), db, bucket, prefix);
+    cmd.args(["restore", "--job", "default", "--latest", "--to"])
+        .arg(db_url(&target));
+    run(cmd)
+}
+
 fn verify_all(db: &str, bucket: &str, prefix: &str) -> (i32, String) {
     let mut cmd = env_cmd(&s3_url(), db, bucket, prefix);
     cmd.args(["verify", "--job", "default", "--all"]);
@@ -91,17 +100,7 @@ async fn an_object_left_without_manifest_is_never_a_backup_and_is_removed_later(
     let listed = list_json(&db, &bucket, "o");
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["state"], "incomplete");
-    let target = create_db("orphan-target");
-    let mut cmd = env_cmd(&s3_url(), &db, &bucket, "o");
-    cmd.args([
-        "restore",
-        "--job",
-        "default",
-        "--latest",
-        "--to",
-        &db_url(&target),
-    ]);
-    let (code, _, stderr) = run(cmd);
+    let (code, _, stderr) = restore_latest(&db, &bucket, "o");
     assert_eq!(code, 4, "{stderr}");
     assert!(stderr.contains("no backup"), "{stderr}");
 
@@ -199,17 +198,7 @@ async fn a_backup_dated_in_the_future_is_kept_but_never_the_newest() {
     let newest = keys_now.iter().find(|k| **k != future).unwrap().to_string();
     assert_ne!(newest, real[0], "keep_last = 1 kept the new one");
 
-    let target = create_db("future-target");
-    let mut cmd = env_cmd(&s3_url(), &db, &bucket, "f");
-    cmd.args([
-        "restore",
-        "--job",
-        "default",
-        "--latest",
-        "--to",
-        &db_url(&target),
-    ]);
-    let (code, stdout, stderr) = run(cmd);
+    let (code, stdout, stderr) = restore_latest(&db, &bucket, "f");
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains(&newest), "{stdout}");
 }

@@ -14,18 +14,11 @@ use common::*;
 
 /// A job writing to S3 and to `root`, with the config's extra lines.
 fn config(dir: &Path, db: &str, bucket: &str, root: &Path) -> std::path::PathBuf {
-    let text = format!(
-        r#"
+    let text = s3_storage_toml("s3", bucket, &s3_url())
+        + &format!(
+            r#"
 [agent]
 abandoned_upload_after = "1s"
-
-[storage.s3]
-type = "s3"
-bucket = "{bucket}"
-prefix = "prod"
-endpoint = "{endpoint}"
-access_key_id = "{S3_KEY}"
-secret_access_key = "{S3_SECRET}"
 
 [storage.disk]
 type = "local"
@@ -37,10 +30,9 @@ storage = ["s3", "disk"]
 compression = "none"
 schedule = "0 3 * * *"
 "#,
-        endpoint = s3_url(),
-        root = root.display(),
-        db_url = db_url(db),
-    );
+            root = root.display(),
+            db_url = db_url(db),
+        );
     let path = dir.join("keepsake.toml");
     std::fs::write(&path, text).unwrap();
     path

@@ -85,6 +85,17 @@ impl Agent {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+
+    /// SIGTERM; the agent must exit 0 well within 30 s.
+    pub fn stop_promptly(&mut self) {
+        let started = Instant::now();
+        assert_eq!(self.stop(60), Some(0), "{}", self.text());
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the stop took {:?}",
+            started.elapsed()
+        );
+    }
 }
 
 impl Drop for Agent {

@@ -435,26 +435,26 @@ pub fn real_pg_dump() -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-/// A TOML config for one job `job` to an S3 bucket, with extra job lines.
-pub fn toml_job(db_url: &str, bucket: &str, job_extra: &str) -> String {
+/// A `[storage.NAME]` entry for `bucket` under the prefix `prod`, reached
+/// at `endpoint` (the test S3 server, or a proxy to it).
+pub fn s3_storage_toml(name: &str, bucket: &str, endpoint: &str) -> String {
     format!(
         r#"
-[log]
-level = "debug"
-
-[storage.s3]
+[storage.{name}]
 type = "s3"
 bucket = "{bucket}"
 prefix = "prod"
 endpoint = "{endpoint}"
 access_key_id = "{S3_KEY}"
 secret_access_key = "{S3_SECRET}"
+"#
+    )
+}
 
-[jobs.shop]
-database = "{db_url}"
-storage = ["s3"]
-{job_extra}
-"#,
-        endpoint = s3_url()
+/// A TOML config for one job `job` to an S3 bucket, with extra job lines.
+pub fn toml_job(db_url: &str, bucket: &str, job_extra: &str) -> String {
+    format!(
+        "[log]\nlevel = \"debug\"\n{storage}\n[jobs.shop]\ndatabase = \"{db_url}\"\nstorage = [\"s3\"]\n{job_extra}\n",
+        storage = s3_storage_toml("s3", bucket, &s3_url())
     )
 }

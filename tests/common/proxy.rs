@@ -53,9 +53,40 @@ impl Rule {
     }
 }
 
+/// Faults at random: each request gets one with probability `per_mille`
+/// in a thousand, drawn from a fixed seed so that a run can be replayed.
+struct Chaos {
+    seed: u64,
+    per_mille: u64,
+}
+
+impl Chaos {
+    /// The next number of a xorshift sequence.
+    fn next(&mut self) -> u64 {
+        self.seed ^= self.seed << 13;
+        self.seed ^= self.seed >> 7;
+        self.seed ^= self.seed << 17;
+        self.seed
+    }
+
+    fn draw(&mut self) -> Option<Fault> {
+        if self.next() % 1000 >= self.per_mille {
+            return None;
+        }
+        Some(match self.next() % 5 {
+            0 => Fault::Status(500, "InternalError"),
+            1 => Fault::Status(503, "SlowDown"),
+            2 => Fault::ResetBefore,
+            3 => Fault::ResetAfter,
+            _ => Fault::Delay(Duration::from_millis(300)),
+        })
+    }
+}
+
 #[derive(Default)]
 struct State {
     rules: Vec<Rule>,
+    chaos: Option<Chaos>,
     /// `METHOD target` of every request seen.
     seen: Vec<String>,
     injected: usize,
@@ -65,6 +96,10 @@ impl State {
     /// The fault for a request, and the rule it came from.
     fn fault_for(&mut self, method: &str, target: &str) -> Option<(Fault, usize)> {
         self.seen.push(format!("{method} {target}"));
+        if let Some(fault) = self.chaos.as_mut().and_then(Chaos::draw) {
+            self.injected += 1;
+            return Some((fault, usize::MAX));
+        }
         let index = self
             .rules
             .iter()
@@ -80,7 +115,9 @@ impl State {
 
     /// Gives back a fault that did not apply.
     fn refund(&mut self, index: usize) {
-        self.rules[index].remaining += 1;
+        if let Some(rule) = self.rules.get_mut(index) {
+            rule.remaining += 1;
+        }
         self.injected -= 1;
     }
 }
@@ -134,6 +171,16 @@ impl Proxy {
             skip,
             remaining: times,
             fault,
+        });
+    }
+
+    /// From now on, every request gets a random fault (a 500, a 503
+    /// SlowDown, a reset before or after forwarding, a delay) with
+    /// probability `per_mille` / 1000, drawn from `seed`.
+    pub fn chaos(&self, seed: u64, per_mille: u64) {
+        self.state.lock().unwrap().chaos = Some(Chaos {
+            seed: seed.max(1),
+            per_mille,
         });
     }
 
