@@ -31,6 +31,16 @@ fn config_file(dir: &std::path::Path, text: &str) -> std::path::PathBuf {
     path
 }
 
+/// `restore --latest --clean` of the job in `config` into `target`.
+fn restore_clean(config: &std::path::Path, target: &str) -> (i32, String, String) {
+    let mut cmd = keepsake(None);
+    cmd.arg("-c")
+        .arg(config)
+        .args(["restore", "--job", "shop", "--latest", "--clean", "--to"])
+        .arg(db_url(target));
+    run(cmd)
+}
+
 /// Polls `check` until it holds or 30 s passed; whether it held.
 fn poll(mut check: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -187,12 +197,7 @@ async fn a_download_cut_off_or_slowed_down_never_half_restores() {
     let through = toml_job(&db_url(&db), &bucket, "").replace(&s3_url(), &proxy.url);
     let config = config_file(dir.path(), &through);
     let (target, before) = precious_target("cutoff-target");
-    let mut cmd = keepsake(None);
-    cmd.arg("-c")
-        .arg(&config)
-        .args(["restore", "--job", "shop", "--latest", "--clean", "--to"])
-        .arg(db_url(&target));
-    let (code, _, stderr) = run(cmd);
+    let (code, _, stderr) = restore_clean(&config, &target);
     assert_eq!(code, 4, "{stderr}");
     assert!(proxy.injected() >= 1);
     assert_untouched(&target, &before);
@@ -207,12 +212,7 @@ async fn a_download_cut_off_or_slowed_down_never_half_restores() {
     );
     let through = toml_job(&db_url(&db), &bucket, "").replace(&s3_url(), &proxy.url);
     let config = config_file(dir.path(), &through);
-    let mut cmd = keepsake(None);
-    cmd.arg("-c")
-        .arg(&config)
-        .args(["restore", "--job", "shop", "--latest", "--clean", "--to"])
-        .arg(db_url(&target));
-    let (code, _, stderr) = run(cmd);
+    let (code, _, stderr) = restore_clean(&config, &target);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(proxy.injected(), 2);
     assert_eq!(fingerprint(&target), fingerprint(&db));
@@ -284,12 +284,7 @@ async fn a_plain_dump_that_commits_on_its_own_is_refused_and_rolled_back() {
     let (code, _, stderr) = run(cmd);
     assert_eq!(code, 0, "{stderr}");
     let (target, before) = precious_target("lobs-target");
-    let mut cmd = keepsake(None);
-    cmd.arg("-c")
-        .arg(&config)
-        .args(["restore", "--job", "shop", "--latest", "--clean", "--to"])
-        .arg(db_url(&target));
-    let (code, _, stderr) = run(cmd);
+    let (code, _, stderr) = restore_clean(&config, &target);
     assert_eq!(code, 4, "{stderr}");
     assert!(stderr.contains("commits on its own"), "{stderr}");
     assert_untouched(&target, &before);

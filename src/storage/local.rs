@@ -34,6 +34,35 @@ impl LocalStorage {
         StorageError::new(self.describe(), op, key, err.to_string())
     }
 
+    /// The files (not directories) in the directory `prefix` names, with
+    /// their metadata; none when it does not exist.
+    async fn files_in(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, std::fs::Metadata)>, StorageError> {
+        let path = self.dir_of(prefix)?;
+        let mut entries = match fs::read_dir(&path).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.error("list", prefix, e)),
+        };
+        let mut files = Vec::new();
+        while let Some(entry) = entries
+            .next_entry()
+            .await
+            .map_err(|e| self.error("list", prefix, e))?
+        {
+            let (Ok(name), Ok(meta)) = (entry.file_name().into_string(), entry.metadata().await)
+            else {
+                continue;
+            };
+            if meta.is_file() {
+                files.push((name, meta));
+            }
+        }
+        Ok(files)
+    }
+
     /// The directory of the keys under `prefix` (which ends in `/` or is
     /// empty).
     fn dir_of(&self, prefix: &str) -> Result<PathBuf, StorageError> {
@@ -91,37 +120,23 @@ impl Storage for LocalStorage {
 
     /// Temp files (`.NAME.partial-PID-N`) in the directory `prefix` names.
     async fn unfinished(&self, prefix: &str) -> Result<Vec<Unfinished>, StorageError> {
-        let path = self.dir_of(prefix)?;
-        let mut entries = match fs::read_dir(&path).await {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(self.error("list", prefix, e)),
-        };
-        let mut found = Vec::new();
-        while let Some(entry) = entries
-            .next_entry()
-            .await
-            .map_err(|e| self.error("list", prefix, e))?
-        {
-            let Ok(file) = entry.file_name().into_string() else {
-                continue;
-            };
-            let Some((name, pid)) = parse_temp_name(&file) else {
-                continue;
-            };
-            let started = entry
-                .metadata()
-                .await
-                .ok()
-                .and_then(|m| m.modified().ok())
-                .and_then(|t| jiff::Timestamp::try_from(t).ok());
-            found.push(Unfinished {
-                key: format!("{prefix}{name}"),
-                id: format!("{prefix}{file}"),
-                started,
-                ours: pid == std::process::id(),
-            });
-        }
+        let mut found: Vec<Unfinished> = self
+            .files_in(prefix)
+            .await?
+            .into_iter()
+            .filter_map(|(file, meta)| {
+                let (name, pid) = parse_temp_name(&file)?;
+                Some(Unfinished {
+                    key: format!("{prefix}{name}"),
+                    id: format!("{prefix}{file}"),
+                    started: meta
+                        .modified()
+                        .ok()
+                        .and_then(|t| jiff::Timestamp::try_from(t).ok()),
+                    ours: pid == std::process::id(),
+                })
+            })
+            .collect();
         found.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(found)
     }
@@ -153,31 +168,16 @@ impl Storage for LocalStorage {
     /// Files directly in the directory `prefix` names (keys never nest
     /// deeper than their job's directory); temp files are not keys.
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StorageError> {
-        let path = self.dir_of(prefix)?;
-        let mut entries = match fs::read_dir(&path).await {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(self.error("list", prefix, e)),
-        };
-        let mut keys = Vec::new();
-        while let Some(entry) = entries
-            .next_entry()
-            .await
-            .map_err(|e| self.error("list", prefix, e))?
-        {
-            let Ok(name) = entry.file_name().into_string() else {
-                continue;
-            };
-            let Ok(meta) = entry.metadata().await else {
-                continue;
-            };
-            if meta.is_file() && !name.starts_with('.') {
-                keys.push(ObjectInfo {
-                    key: format!("{prefix}{name}"),
-                    size: meta.len(),
-                });
-            }
-        }
+        let mut keys: Vec<ObjectInfo> = self
+            .files_in(prefix)
+            .await?
+            .into_iter()
+            .filter(|(name, _)| !name.starts_with('.'))
+            .map(|(name, meta)| ObjectInfo {
+                key: format!("{prefix}{name}"),
+                size: meta.len(),
+            })
+            .collect();
         keys.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(keys)
     }
