@@ -36,6 +36,9 @@ struct Slot {
     running: Arc<AtomicBool>,
 }
 
+/// How long aborted runs get to clean up after `shutdown_timeout`.
+const ABORT_GRACE: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// The running agent.
 pub struct Agent {
     config: Config,
@@ -238,7 +241,16 @@ impl Agent {
                 "backups still running at the shutdown timeout; aborting them"
             );
             self.shared.abort_backups.cancel();
-            tracker.wait().await;
+            // Aborting kills clients and removes uploads; bounded too.
+            if tokio::time::timeout(ABORT_GRACE, tracker.wait())
+                .await
+                .is_err()
+            {
+                tracing::error!(
+                    running = tracker.len(),
+                    "runs still stopping after the abort grace; exiting anyway (their leftovers are removed at the next start)"
+                );
+            }
         }
         tracing::info!("keepsake agent stopped");
     }

@@ -21,6 +21,16 @@ pub struct Backup {
     /// Bytes stored.
     pub size: u64,
     pub state: State,
+    /// When the object was written, if the storage says; a leftover's
+    /// age counts from it (a long backup's name is older than its object).
+    pub written: Option<Timestamp>,
+}
+
+impl Backup {
+    /// When it was written, or else when its name says it was taken.
+    pub fn written_or_taken(&self) -> Timestamp {
+        self.written.unwrap_or(self.name.at)
+    }
 }
 
 /// Whether a listed backup is one.
@@ -29,7 +39,7 @@ pub enum State {
     /// Its manifest (with the SHA-256) exists: keepsake finished it.
     Complete,
     /// A backup of the tool keepsake replaces: the legacy name, no
-    /// manifest, older than every backup with one.
+    /// manifest, no keepsake run's mark.
     Legacy,
     /// No manifest where keepsake writes one: a run that failed after the
     /// object landed. Not a backup; removed once abandoned.
@@ -79,60 +89,51 @@ pub async fn backups(job: &JobConfig, storage: &dyn Storage) -> Result<Vec<Backu
     let keys: BTreeSet<&str> = objects.iter().map(|o| o.key.as_str()).collect();
     let listed = objects.iter().filter_map(|o| {
         let manifest = keys.contains(naming::manifest_key(&o.key).as_str());
-        Some((o.key.clone(), layout.parse(&o.key)?, o.size, manifest))
+        let mut backup = Backup {
+            key: o.key.clone(),
+            name: layout.parse(&o.key)?,
+            size: o.size,
+            state: State::Incomplete,
+            written: o.modified,
+        };
+        if manifest {
+            backup.state = State::Complete;
+        }
+        Some(backup)
     });
     let mut backups = classify(listed.collect(), job.naming);
     unmask_leftovers(storage, &mut backups).await?;
     Ok(backups)
 }
 
-/// Objects taken for the replaced tool's backups may be keepsake's own
-/// leftovers when no manifest dates keepsake's first backup: newest first,
-/// those that carry a keepsake run's mark are incomplete; the first
-/// without one is the replaced tool's, and so is everything older.
+/// Legacy-named objects without a manifest are the replaced tool's
+/// backups unless they carry a keepsake run's mark: those are keepsake's
+/// own leftovers. The replaced tool may have run beside keepsake, before
+/// or after it, so every one is asked (one HEAD each, legacy naming only).
 async fn unmask_leftovers(
     storage: &dyn Storage,
     backups: &mut [Backup],
 ) -> Result<(), StorageError> {
     for backup in backups.iter_mut().filter(|b| b.state == State::Legacy) {
-        if storage.written_by(&backup.key).await?.is_none() {
-            break;
+        if storage.written_by(&backup.key).await?.is_some() {
+            backup.state = State::Incomplete;
         }
-        backup.state = State::Incomplete;
     }
     Ok(())
 }
 
-/// Gives each listed object (key, name, size, has a manifest) its state,
-/// newest first. Only under the legacy naming can an object without a
-/// manifest be a backup: one of the replaced tool's, older than the first
-/// backup keepsake finished (and, see [`backups`], without keepsake's
-/// mark).
-pub fn classify(listed: Vec<(String, BackupName, u64, bool)>, naming: Naming) -> Vec<Backup> {
-    let first_finished = listed
-        .iter()
-        .filter(|(_, _, _, manifest)| *manifest)
-        .map(|(_, name, _, _)| name.at)
-        .min();
-    let mut out: Vec<Backup> = listed
-        .into_iter()
-        .map(|(key, name, size, manifest)| {
-            let legacy = naming == Naming::Legacy && first_finished.is_none_or(|t| name.at < t);
-            let state = match (manifest, legacy) {
-                (true, _) => State::Complete,
-                (false, true) => State::Legacy,
-                (false, false) => State::Incomplete,
-            };
-            Backup {
-                key,
-                name,
-                size,
-                state,
-            }
-        })
-        .collect();
-    newest_first(&mut out);
-    out
+/// Gives each listed object without a manifest (state Incomplete) its
+/// state, and sorts newest first. Only under the legacy naming can such an
+/// object be a backup: one of the replaced tool's (unless, see
+/// [`backups`], it carries keepsake's mark).
+pub fn classify(mut listed: Vec<Backup>, naming: Naming) -> Vec<Backup> {
+    if naming == Naming::Legacy {
+        for b in listed.iter_mut().filter(|b| b.state == State::Incomplete) {
+            b.state = State::Legacy;
+        }
+    }
+    newest_first(&mut listed);
+    listed
 }
 
 /// Sorts newest first; in one second, the later sequence number first.
@@ -205,7 +206,17 @@ mod tests {
     fn listed(objects: &[(&str, u32, bool)], naming: Naming) -> Vec<Backup> {
         let listed = objects
             .iter()
-            .map(|&(at, seq, manifest)| (format!("k-{at}-{seq}"), name(at, seq), 1, manifest))
+            .map(|&(at, seq, manifest)| Backup {
+                key: format!("k-{at}-{seq}"),
+                name: name(at, seq),
+                size: 1,
+                state: if manifest {
+                    State::Complete
+                } else {
+                    State::Incomplete
+                },
+                written: None,
+            })
             .collect();
         classify(listed, naming)
     }
@@ -245,7 +256,7 @@ mod tests {
     }
 
     #[test]
-    fn legacy_names_older_than_keepsakes_first_backup_are_the_old_tools() {
+    fn legacy_names_without_manifest_may_be_the_old_tools_whatever_their_date() {
         let backups = listed(
             &[
                 ("2026-11-28T03:00:00Z", 0, false),
@@ -255,7 +266,7 @@ mod tests {
             Naming::Legacy,
         );
         let got: Vec<State> = backups.iter().map(|b| b.state).collect();
-        assert_eq!(got, [State::Incomplete, State::Complete, State::Legacy]);
+        assert_eq!(got, [State::Legacy, State::Complete, State::Legacy]);
         let old_tool_only = listed(
             &[
                 ("2026-11-28T03:00:00Z", 0, false),
@@ -276,13 +287,31 @@ mod tests {
         m.put(leftover, bytes::Bytes::from_static(b"dump"), "run-1")
             .await
             .unwrap();
+        // The old tool ran again after keepsake's first backup.
+        let finished = "p/postgres-backup-2026-11-02_03-00-00.sql.gz";
+        m.put(finished, bytes::Bytes::from_static(b"dump"), "run-2")
+            .await
+            .unwrap();
+        m.insert(&naming::manifest_key(finished), "{}");
+        m.insert(
+            "p/postgres-backup-2026-11-03_03-00-00.sql.gz",
+            "old tool again",
+        );
         let got: Vec<State> = backups(&job, &m)
             .await
             .unwrap()
             .iter()
             .map(|b| b.state)
             .collect();
-        assert_eq!(got, [State::Incomplete, State::Legacy]);
+        assert_eq!(
+            got,
+            [
+                State::Legacy,
+                State::Complete,
+                State::Incomplete,
+                State::Legacy
+            ]
+        );
     }
 
     #[test]

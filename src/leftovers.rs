@@ -57,19 +57,23 @@ pub async fn find(
         })
         .collect();
     let objects = storage.list(&dir).await?;
+    // An object's age is the time it was written (a manifest is written
+    // just before its backup completes, however long the dump took), else
+    // the time in its name.
     let keys: BTreeSet<&str> = objects.iter().map(|o| o.key.as_str()).collect();
     let manifests = objects
         .iter()
         .filter_map(|o| {
             let data = naming::data_key(&o.key)?;
             let name = layout.parse(data)?;
-            (!keys.contains(data) && abandoned(name.at)).then(|| o.key.clone())
+            let orphan = !keys.contains(data);
+            (orphan && abandoned(o.modified.unwrap_or(name.at))).then(|| o.key.clone())
         })
         .collect();
     let incomplete = catalog::backups(job, storage)
         .await?
         .into_iter()
-        .filter(|b| b.state == State::Incomplete && abandoned(b.name.at))
+        .filter(|b| b.state == State::Incomplete && abandoned(b.written_or_taken()))
         .map(|b| b.key)
         .collect();
     Ok(Found {
@@ -214,6 +218,23 @@ mod tests {
             .unwrap();
         assert!(found.uploads.is_empty());
         upload.abort().await;
+    }
+
+    #[tokio::test]
+    async fn a_leftover_ages_from_when_it_was_written_not_from_its_name() {
+        // A long backup's manifest, written just now under a name from
+        // days ago: its backup is completing, not abandoned.
+        let m = MemoryStorage::new("a", "p");
+        let key = "p/shop/shop-2026-11-01_03-00-00.sql.gz";
+        m.put(&naming::manifest_key(key), bytes::Bytes::new(), "run")
+            .await
+            .unwrap();
+        let found = find(&job(), &m, Timestamp::now(), DAY).await.unwrap();
+        assert!(found.manifests.is_empty(), "{found:?}");
+        let found = find(&job(), &m, Timestamp::now() + DAY * 2, DAY)
+            .await
+            .unwrap();
+        assert_eq!(found.manifests.len(), 1);
     }
 
     #[tokio::test]

@@ -180,7 +180,7 @@ pub async fn apply(
     cmd.arg("--dbname")
         .arg(&conn.conninfo)
         .stdin(Stdio::piped())
-        .stdout(Stdio::null())
+        .stdout(if plain { Stdio::piped() } else { Stdio::null() })
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|source| RestoreError::Spawn {
         program: client.path.display().to_string(),
@@ -191,6 +191,11 @@ pub async fn apply(
         program,
         String::new(),
     );
+    let marker = transaction::marker();
+    let mut synced = child
+        .stdout
+        .take()
+        .map(|stdout| transaction::watch_for(stdout, marker.clone()));
     let mut stdin = child.stdin.take().expect("stdin is piped");
     let reader = storage.get(&backup.key).await?;
     let (tx, rx) = mpsc::channel(4);
@@ -202,40 +207,66 @@ pub async fn apply(
         tx,
     );
     let preamble = plain.then(|| transaction::begin(clean));
+    // Cancelled or failed, the client is killed at once; the reader ends
+    // on its own when it finds nobody listening.
     let fed = tokio::select! {
         fed = feed(&mut stdin, rx, preamble, &backup.key) => Some(fed),
         _ = cancel.cancelled() => None,
     };
-    let read = reading
-        .await
-        .map_err(|e| RestoreError::Reader(e.to_string()))?;
-    let (edges, summary) = match (fed, read) {
-        (None, _) => return abort(child, stderr, RestoreError::Cancelled).await,
-        (Some(_), Err(e)) if !matches!(e, ReadError::ConsumerGone) => {
-            return abort(child, stderr, RestoreError::Read(e)).await;
-        }
-        (Some(Ok(edges)), Ok(summary)) => (edges, summary),
+    let edges = match fed {
+        None => return abort(child, stderr, RestoreError::Cancelled).await,
+        Some(Ok(edges)) => edges,
         // The client stopped reading: its exit and stderr say why.
-        (Some(_), _) => {
+        Some(Err(_)) => {
             drop(stdin);
-            return client_result(child, stderr, program)
-                .await
-                .and(Err(RestoreError::Reader(
-                    "the client stopped reading".into(),
-                )));
+            let status = child.wait().await;
+            judge(status, stderr, program).await?;
+            return Err(RestoreError::Reader("the client stopped reading".into()));
         }
     };
-    if plain {
+    let summary = match reading.await {
+        Ok(Ok(summary)) => summary,
+        Ok(Err(e)) => return abort(child, stderr, RestoreError::Read(e)).await,
+        Err(e) => return abort(child, stderr, RestoreError::Reader(e.to_string())).await,
+    };
+    if let Some(synced) = synced.as_mut() {
         if let Some(problem) = edges.problem() {
             let key = backup.key.clone();
             return abort(child, stderr, RestoreError::Incomplete { key, problem }).await;
         }
-        // A client that died now fails the write; its exit says why.
-        let _ = stdin.write_all(transaction::COMMIT.as_bytes()).await;
+        // Wait until psql has run every statement, still able to stop it,
+        // then commit: a stop after this point cannot undo the restore.
+        let _ = stdin.write_all(transaction::sync(&marker).as_bytes()).await;
+        tracing::debug!(key = %backup.key, "the whole dump is sent; waiting for psql to run it before committing");
+        let ready = tokio::select! {
+            seen = synced => seen.is_ok(),
+            _ = cancel.cancelled() => return abort(child, stderr, RestoreError::Cancelled).await,
+        };
+        if ready {
+            let _ = stdin.write_all(transaction::COMMIT.as_bytes()).await;
+        }
+        drop(stdin);
+        let status = child.wait().await;
+        judge(status, stderr, program).await?;
+        if !ready {
+            return Err(RestoreError::Reader(
+                "psql ended before the restore could commit".into(),
+            ));
+        }
+        return Ok(summary);
     }
+    // pg_restore goes on after its input ends (indexes, constraints) and
+    // commits at its very end: until then a stop rolls it back.
     drop(stdin);
-    client_result(child, stderr, program).await?;
-    Ok(summary)
+    tracing::debug!(key = %backup.key, "the whole archive is sent; waiting for pg_restore to finish");
+    let status = tokio::select! {
+        status = child.wait() => Some(status),
+        _ = cancel.cancelled() => None,
+    };
+    match status {
+        None => abort(child, stderr, RestoreError::Cancelled).await,
+        Some(status) => judge(status, stderr, program).await.map(|()| summary),
+    }
 }
 
 /// Kills the client before it could commit, so the server rolls back.
@@ -249,16 +280,13 @@ async fn abort(
     Err(error)
 }
 
-/// Waits for the client to exit; an error unless it succeeded.
-async fn client_result(
-    mut child: Child,
+/// The client's exit: an error unless it succeeded.
+async fn judge(
+    status: std::io::Result<std::process::ExitStatus>,
     stderr: StderrTail,
     program: &'static str,
 ) -> Result<(), RestoreError> {
-    let status = child
-        .wait()
-        .await
-        .map_err(|source| RestoreError::Wait { program, source })?;
+    let status = status.map_err(|source| RestoreError::Wait { program, source })?;
     let lines = stderr.finish().await;
     if transaction::committed_early(&lines) {
         return Err(RestoreError::CommitsItself);

@@ -114,7 +114,7 @@ pub fn plan(policy: &Retention, backups: &[Backup], pass: &Pass) -> Vec<Decision
         .map(|backup| {
             let mut keep = Vec::new();
             if !backup.usable() {
-                if backup.name.at > abandoned {
+                if backup.written_or_taken() > abandoned {
                     keep.push(Reason::Unfinished);
                 }
             } else if backup.name.at > pass.now {
@@ -209,6 +209,7 @@ mod tests {
             },
             size: 1,
             state: State::Complete,
+            written: None,
         }
     }
 

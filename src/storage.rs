@@ -82,6 +82,8 @@ pub struct Unfinished {
 pub struct ObjectInfo {
     pub key: String,
     pub size: u64,
+    /// When it was written, if the storage says.
+    pub modified: Option<jiff::Timestamp>,
 }
 
 /// The bytes of a stored object, as they arrive.

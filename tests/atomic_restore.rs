@@ -218,6 +218,108 @@ async fn a_download_cut_off_or_slowed_down_never_half_restores() {
     assert_eq!(fingerprint(&target), fingerprint(&db));
 }
 
+/// SIGTERM after the whole backup reached the client, while the client
+/// still works through it (blocked here by a lock another session holds on
+/// the target): the client is stopped before it can commit.
+async fn sigterm_after_the_last_byte_rolls_back(format: &str) {
+    // Small (the whole dump fits in the pipe to the client), and holding a
+    // table the restore must drop first.
+    let db = create_db(&format!("late-{format}"));
+    psql(
+        &db,
+        "CREATE TABLE precious (id int PRIMARY KEY, note text);
+         INSERT INTO precious VALUES (1, 'from the backup');",
+    );
+    let bucket = bucket("late").await;
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!("format = \"{format}\"");
+    let config = config_file(dir.path(), &toml_job(&db_url(&db), &bucket, &extra));
+    let mut cmd = keepsake(None);
+    cmd.arg("-c").arg(&config).arg("backup");
+    let (code, _, stderr) = run(cmd);
+    assert_eq!(code, 0, "{stderr}");
+    let (target, before) = precious_target(&format!("late-target-{format}"));
+    // Another session holds a lock that --clean must wait for.
+    let app = unique("locker");
+    let mut locker = Command::new("psql")
+        .env("PGAPPNAME", &app)
+        .args([
+            "-X",
+            "-h",
+            &pg_host(),
+            "-p",
+            &pg_port(),
+            "-U",
+            "postgres",
+            "-d",
+            &target,
+        ])
+        .args([
+            "-c",
+            "BEGIN; LOCK TABLE precious IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(120);",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the lock", || {
+        psql(
+            "postgres",
+            &format!(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = '{app}' AND wait_event = 'PgSleep'"
+            ),
+        ) == "1"
+    });
+    let mut cmd = keepsake(None);
+    cmd.arg("-c")
+        .arg(&config)
+        .args(["restore", "--job", "shop", "--latest", "--clean", "--to"])
+        .arg(db_url(&target))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let mut log = String::new();
+    let sent = poll(|| {
+        while let Ok(line) = lines.try_recv() {
+            log.push_str(&line);
+            log.push('\n');
+        }
+        log.contains("is sent; waiting for")
+    });
+    assert!(sent, "the restore never sent the whole backup:\n{log}");
+    kill(&child, "-TERM");
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(4), "{log}");
+    psql(
+        "postgres",
+        &format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{app}'"
+        ),
+    );
+    locker.wait().unwrap();
+    assert_untouched(&target, &before);
+}
+
+#[tokio::test]
+async fn sigterm_after_the_last_byte_of_a_plain_dump_rolls_back() {
+    sigterm_after_the_last_byte_rolls_back("plain").await;
+}
+
+#[tokio::test]
+async fn sigterm_after_the_last_byte_of_an_archive_rolls_back() {
+    sigterm_after_the_last_byte_rolls_back("custom").await;
+}
+
 /// A plain dump of `db`, as pg_dump wrote it.
 fn plain_dump(db: &str) -> String {
     let out = Command::new(real_pg_dump())

@@ -55,6 +55,7 @@ impl Commit<'_> {
                         name: self.name.clone(),
                         size: self.summary.stored_bytes,
                         state: State::Complete,
+                        written: None,
                     },
                 }),
                 Err(error) => failures.push(CopyFailure {

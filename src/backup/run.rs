@@ -4,7 +4,7 @@
 use jiff::{SignedDuration, Timestamp};
 use tokio_util::sync::CancellationToken;
 
-use super::{BackupError, Outcome, StoredCopy, back_up, unless_cancelled};
+use super::{BackupError, Outcome, StoredCopy, back_up};
 use crate::config::JobConfig;
 use crate::storage::NamedStorage;
 
@@ -12,7 +12,7 @@ use crate::storage::NamedStorage;
 /// configured), the removal of dead runs' leftovers and retention, in
 /// every storage the backup was written to. A storage that failed makes
 /// the run a failure, after the others were tidied. Cancellation stops
-/// every step.
+/// every step; once the backup is stored it is reported as such.
 pub async fn back_up_verify_prune(
     job: &JobConfig,
     storages: &[NamedStorage],
@@ -29,11 +29,15 @@ pub async fn back_up_verify_prune(
         verify_copies(job, &stored, cancel).await?;
     }
     for (s, copy) in &stored {
-        unless_cancelled(cancel, async {
-            tidy(job, s, &copy.backup.key).await;
-            Ok(())
-        })
-        .await?;
+        let tidied = tokio::select! {
+            _ = tidy(job, s, &copy.backup.key) => true,
+            _ = cancel.cancelled() => false,
+        };
+        if !tidied {
+            // The backup is stored; only the tidying waits for next time.
+            tracing::warn!(job = %job.name, storage = %s.name, "shutdown: leftovers and retention are left for the next run; the backup is stored");
+            break;
+        }
     }
     if !outcome.failures.is_empty() {
         return Err(BackupError::Partly {

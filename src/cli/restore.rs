@@ -116,7 +116,8 @@ pub async fn verify(
         }
     };
     let chosen: Vec<&catalog::Backup> = if pick.all {
-        backups.iter().collect()
+        // Incomplete objects are not backups (list shows them).
+        backups.iter().filter(|b| b.usable()).collect()
     } else {
         let p = match &pick.key {
             Some(k) => Pick::Key(k.clone()),

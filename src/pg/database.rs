@@ -104,7 +104,9 @@ pub async fn create_database(psql_bin: &Path, conn: &Connection) -> Result<bool,
     Ok(true)
 }
 
-/// Drops the database `name` on the server of `conn`.
+/// Drops the database `name` on the server of `conn`, ending the sessions
+/// still in it first (a killed client's backend may still be running its
+/// last statement).
 pub async fn drop_database(
     psql_bin: &Path,
     conn: &Connection,
@@ -114,7 +116,9 @@ pub async fn drop_database(
     psql(
         psql_bin,
         &admin,
-        "DROP DATABASE IF EXISTS :\"name\";",
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = :'name' AND pid <> pg_backend_pid();\n\
+         DROP DATABASE IF EXISTS :\"name\";",
         &[("name", name)],
     )
     .await

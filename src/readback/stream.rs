@@ -140,6 +140,10 @@ fn read_all<R: Read>(
             message,
         });
     }
+    // Nobody is listening any more: reading on would only delay them.
+    if matches!(&decoded, Err(e) if e.kind() == io::ErrorKind::BrokenPipe) {
+        return Err(ReadError::ConsumerGone);
+    }
     // Bytes after the end of the compressed stream count too.
     let _ = io::copy(&mut hashed, &mut io::sink());
     if let Some(message) = hashed.failed.take() {

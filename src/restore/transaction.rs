@@ -43,6 +43,43 @@ pub fn begin(clean: bool) -> String {
 /// newline first ends a last line the dump may have left open.
 pub const COMMIT: &str = "\nSET LOCAL keepsake.restore_complete = 'yes';\nCOMMIT;\n";
 
+/// A line psql echoes once it has run every statement before it: unique
+/// to this restore, so no dump can print it.
+pub fn marker() -> String {
+    format!(
+        "keepsake-restore-sync-{}-{}",
+        std::process::id(),
+        jiff::Timestamp::now().as_nanosecond()
+    )
+}
+
+/// What makes psql print `marker` once it has run everything before it.
+pub fn sync(marker: &str) -> String {
+    format!("\n\\echo {marker}\n")
+}
+
+/// Reads psql's output to its end (a full pipe would stall psql); the
+/// receiver learns when `marker` went by, or fails if it never does.
+pub fn watch_for(
+    stdout: impl tokio::io::AsyncRead + Send + Unpin + 'static,
+    marker: String,
+) -> tokio::sync::oneshot::Receiver<()> {
+    use tokio::io::AsyncBufReadExt;
+    let (seen, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let mut seen = Some(seen);
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line == marker
+                && let Some(tx) = seen.take()
+            {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx
+}
+
 /// Whether psql's last lines say the guard stopped an early commit.
 pub fn committed_early(stderr: &[String]) -> bool {
     stderr.iter().any(|line| line.contains(EARLY_COMMIT))

@@ -15,6 +15,18 @@ use super::{ErrorKind, ObjectInfo, ObjectReader, Storage, StorageError, Unfinish
 use crate::config::LocalConfig;
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+/// Temp files this process is writing: never removed as leftovers, even
+/// when a dead process of the same pid (PID 1 in a container) left
+/// others.
+static OPEN_TEMPS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+fn track_temp(path: &Path, open: bool) {
+    let mut paths = OPEN_TEMPS.lock().expect("open temps lock");
+    paths.retain(|p| p != path);
+    if open {
+        paths.push(path.to_path_buf());
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct LocalStorage {
@@ -125,15 +137,17 @@ impl Storage for LocalStorage {
             .await?
             .into_iter()
             .filter_map(|(file, meta)| {
-                let (name, pid) = parse_temp_name(&file)?;
+                let (name, _) = parse_temp_name(&file)?;
+                let id = format!("{prefix}{file}");
+                let ours = OPEN_TEMPS
+                    .lock()
+                    .expect("open temps lock")
+                    .contains(&self.root.join(&id));
                 Some(Unfinished {
                     key: format!("{prefix}{name}"),
-                    id: format!("{prefix}{file}"),
-                    started: meta
-                        .modified()
-                        .ok()
-                        .and_then(|t| jiff::Timestamp::try_from(t).ok()),
-                    ours: pid == std::process::id(),
+                    id,
+                    started: modified(&meta),
+                    ours,
                 })
             })
             .collect();
@@ -176,6 +190,7 @@ impl Storage for LocalStorage {
             .map(|(name, meta)| ObjectInfo {
                 key: format!("{prefix}{name}"),
                 size: meta.len(),
+                modified: modified(&meta),
             })
             .collect();
         keys.sort_by(|a, b| a.key.cmp(&b.key));
@@ -217,6 +232,12 @@ fn temp_name(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}{PARTIAL}{}-{n}", std::process::id()))
 }
 
+/// When a file was last written.
+fn modified(meta: &std::fs::Metadata) -> Option<jiff::Timestamp> {
+    let at = meta.modified().ok()?;
+    jiff::Timestamp::try_from(at).ok()
+}
+
 /// What marks a temp file, between the final name and `PID-N`.
 const PARTIAL: &str = ".partial-";
 
@@ -241,6 +262,7 @@ impl LocalUpload {
             let file = File::create_new(&temp)
                 .await
                 .map_err(|e| self.store.error("create", &self.key, e))?;
+            track_temp(&temp, true);
             self.temp = Some(temp);
             self.file = Some(file);
         }
@@ -285,6 +307,7 @@ impl LocalUpload {
         self.file = None;
         if let Some(temp) = self.temp.take() {
             let _ = fs::remove_file(&temp).await;
+            track_temp(&temp, false);
         }
     }
 }
@@ -313,7 +336,8 @@ impl Upload for LocalUpload {
 impl Drop for LocalUpload {
     fn drop(&mut self) {
         if let Some(temp) = self.temp.take() {
-            let _ = std::fs::remove_file(temp);
+            let _ = std::fs::remove_file(&temp);
+            track_temp(&temp, false);
         }
     }
 }

@@ -40,8 +40,8 @@ struct Fault {
 #[derive(Default)]
 struct State {
     objects: BTreeMap<String, Bytes>,
-    /// The run that wrote each object keepsake wrote.
-    writers: BTreeMap<String, String>,
+    /// The run that wrote each object keepsake wrote, and when.
+    writers: BTreeMap<String, (String, jiff::Timestamp)>,
     /// Uploads begun and not yet finished or aborted, by id.
     open: BTreeMap<u64, Unfinished>,
     next_upload: u64,
@@ -55,7 +55,8 @@ impl State {
             return Err("the key exists; it is never replaced");
         }
         self.objects.insert(key.to_string(), body);
-        self.writers.insert(key.to_string(), run.to_string());
+        let written = (run.to_string(), jiff::Timestamp::now());
+        self.writers.insert(key.to_string(), written);
         Ok(())
     }
 
@@ -243,6 +244,7 @@ impl Storage for MemoryStorage {
                 .map(|(k, v)| ObjectInfo {
                     key: k.clone(),
                     size: v.len() as u64,
+                    modified: s.writers.get(k).map(|(_, at)| *at),
                 })
                 .collect())
         })
@@ -279,8 +281,9 @@ impl Storage for MemoryStorage {
     }
 
     async fn written_by(&self, key: &str) -> Result<Option<String>, StorageError> {
-        self.inner
-            .guarded(Op::Exists, "HEAD", key, |s| Ok(s.writers.get(key).cloned()))
+        self.inner.guarded(Op::Exists, "HEAD", key, |s| {
+            Ok(s.writers.get(key).map(|(run, _)| run.clone()))
+        })
     }
 
     async fn delete(&self, key: &str) -> Result<(), StorageError> {

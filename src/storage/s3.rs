@@ -374,6 +374,9 @@ impl Storage for S3Storage {
                 Some(ObjectInfo {
                     key: o.key()?.to_string(),
                     size: o.size().unwrap_or(0).max(0) as u64,
+                    modified: o
+                        .last_modified()
+                        .and_then(|t| jiff::Timestamp::from_second(t.secs()).ok()),
                 })
             }));
         }

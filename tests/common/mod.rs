@@ -225,6 +225,20 @@ pub async fn put_object(bucket: &str, key: &str, body: Vec<u8>) {
         .expect("put object");
 }
 
+/// Puts one object with the mark keepsake gives what it writes (as a run
+/// that died after the object landed would leave it).
+pub async fn put_marked(bucket: &str, key: &str, body: Vec<u8>) {
+    s3_client()
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .metadata("keepsake-run", "a-run-that-died")
+        .body(body.into())
+        .send()
+        .await
+        .expect("put object");
+}
+
 /// Puts small objects at `keys`, 32 at a time.
 pub async fn put_many(bucket: &str, keys: Vec<String>, body: &'static [u8]) {
     let client = s3_client();
