@@ -3,13 +3,14 @@
 //! process exit code.
 //!
 //! - [`backup`]: `backup` and `prune`, which write to the storages;
-//! - [`list`]: `list`, which only reads;
+//! - [`list`]: `list`, and [`status`]: `status`, which only read;
 //! - [`restore`]: `restore` and `verify`, which read a backup back;
 //! - `run` is the agent ([`crate::agent::daemon`]); `check` is here.
 
 pub mod backup;
 pub mod list;
 pub mod restore;
+pub mod status;
 
 use std::path::PathBuf;
 
@@ -69,6 +70,16 @@ pub enum Command {
         #[arg(long = "job", value_name = "NAME")]
         jobs: Vec<String>,
         /// One JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Per job and storage: the newest complete backup, its age, the next
+    /// run, and fresh or stale (exit 5 when any is stale or has none).
+    Status {
+        /// Only this job (repeatable). Default: every job.
+        #[arg(long = "job", value_name = "NAME")]
+        jobs: Vec<String>,
+        /// One JSON document instead of lines.
         #[arg(long)]
         json: bool,
     },
@@ -149,6 +160,7 @@ pub async fn dispatch(cli: &Cli, config: Config, source: &ConfigSource) -> u8 {
         Command::Backup { jobs } => backup::backup(&config, jobs).await,
         Command::Prune { jobs, dry_run } => backup::prune(&config, jobs, *dry_run).await,
         Command::List { jobs, json } => list::list(&config, jobs, *json).await,
+        Command::Status { jobs, json } => status::status(&config, jobs, *json).await,
         Command::Restore {
             job,
             pick,

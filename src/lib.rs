@@ -20,7 +20,8 @@
 //!   Then [`leftovers`] removes what runs that died left behind, and
 //!   [`prune`] applies [`retention`] (a pure plan) to a fresh listing.
 //! - [`catalog`]: a job's backups in a storage (complete, the replaced
-//!   tool's, or incomplete), and picking one;
+//!   tool's, or incomplete), and picking one; [`freshness`] judges whether
+//!   the newest is recent enough (`keepsake status`), pure;
 //!   [`naming`] turns keys into (time, format, compression) and back, pure.
 //! - Reading back: [`readback`] finds the manifest and the client program
 //!   and streams an object through checksum and decompression, holding
@@ -43,6 +44,7 @@ pub mod catalog;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod freshness;
 pub mod leftovers;
 pub mod logging;
 pub mod manifest;

@@ -150,6 +150,7 @@ fn read_job(s: &mut Section) -> RawJob {
         run_on_start: s.get("run_on_start"),
         verify_after_backup: s.get("verify_after_backup"),
         verify_restore_into: s.secret("verify_restore_into"),
+        stale_after: s.get("stale_after"),
     }
 }
 

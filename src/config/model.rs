@@ -57,6 +57,16 @@ fn humantime_duration<S: Serializer>(d: &std::time::Duration, s: S) -> Result<S:
     s.collect_str(&humantime::format_duration(*d))
 }
 
+fn humantime_option<S: Serializer>(
+    d: &Option<std::time::Duration>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => humantime_duration(d, s),
+        None => s.serialize_none(),
+    }
+}
+
 /// A time zone with the name it was given; serialises as the name.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Zone {
@@ -170,6 +180,13 @@ pub struct JobConfig {
     /// And restore it into a scratch database on this server.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verify_restore_into: Option<Connection>,
+    /// When its newest backup is this old, `status` calls the job stale;
+    /// None: twice the longest gap of its schedule.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "humantime_option"
+    )]
+    pub stale_after: Option<std::time::Duration>,
     /// `agent.abandoned_upload_after`, for the job's leftovers.
     #[serde(skip)]
     pub abandoned_upload_after: std::time::Duration,

@@ -101,6 +101,7 @@ pub struct RawJob {
     pub run_on_start: Option<bool>,
     pub verify_after_backup: Option<bool>,
     pub verify_restore_into: Option<SecretString>,
+    pub stale_after: Option<String>,
 }
 
 /// `retention = { ... }` of a job. No rule at all means keep every backup.

@@ -145,6 +145,28 @@ pub(super) fn check_job(
         None => defaults.zone.clone(),
         Some(tz) => zone(c, &key("timezone"), tz),
     };
+    let stale_after =
+        raw.stale_after
+            .as_deref()
+            .and_then(|text| match humantime::parse_duration(text) {
+                Ok(d) if !d.is_zero() => Some(d),
+                Ok(_) => {
+                    c.err(
+                        ErrorKind::Invalid,
+                        &key("stale_after"),
+                        "0s would call every backup stale",
+                    );
+                    None
+                }
+                Err(e) => {
+                    c.err(
+                        ErrorKind::Invalid,
+                        &key("stale_after"),
+                        format!("{text:?} is not a duration like \"26h\" or \"2d\": {e}"),
+                    );
+                    None
+                }
+            });
     (c.errors.len() == before).then(|| JobConfig {
         name: name.to_string(),
         connection: connection.expect("no error means a connection"),
@@ -160,6 +182,7 @@ pub(super) fn check_job(
         verify_after_backup: raw.verify_after_backup.unwrap_or(false)
             || verify_restore_into.is_some(),
         verify_restore_into,
+        stale_after,
         abandoned_upload_after: defaults.abandoned_upload_after,
     })
 }
