@@ -393,3 +393,17 @@ async fn a_configmap_style_symlink_swap_is_noticed() {
     agent.wait_for("b added", 30, |a| a.count(r#"added=["b"]"#) == 1);
     assert_eq!(agent.stop(30), Some(0), "{}", agent.text());
 }
+
+#[tokio::test]
+async fn an_agent_with_nothing_scheduled_refuses_to_start() {
+    let bucket = bucket("unscheduled").await;
+    let mut cmd = keepsake(None);
+    seed_env(&mut cmd, &db_url("postgres"), &bucket, "u");
+    cmd.env_remove("BACKUP_INTERVAL").arg("run");
+    let (code, _, stderr) = run(cmd);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("no job has a schedule") && stderr.contains("BACKUP_INTERVAL"),
+        "{stderr}"
+    );
+}

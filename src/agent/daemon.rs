@@ -11,9 +11,23 @@ use super::Agent;
 use super::watch::ConfigWatch;
 use crate::config::{Config, ConfigSource};
 
+/// Why an agent whose jobs have no schedule does not run: it would idle,
+/// silently, forever.
+const NOTHING_SCHEDULED: &str = "no job has a schedule, so the agent would never back anything up: \
+     set BACKUP_INTERVAL (environment) or jobs.NAME.schedule (config file); \
+     `keepsake backup` runs jobs on demand";
+
+fn schedules_something(config: &Config) -> bool {
+    config.jobs.iter().any(|j| j.schedule.is_some())
+}
+
 /// Runs the agent until SIGTERM or SIGINT; the exit code.
 pub async fn run(config: Config, source: &ConfigSource) -> u8 {
     crate::config::view::log_effective(&config);
+    if !schedules_something(&config) {
+        tracing::error!("{NOTHING_SCHEDULED}");
+        return 1;
+    }
     let (mut term, mut int, mut hup) = match (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
@@ -51,6 +65,9 @@ pub async fn run(config: Config, source: &ConfigSource) -> u8 {
         };
         tracing::info!(reason = why, "reloading the configuration");
         match source.load_off_runtime().await {
+            Ok(new) if !schedules_something(&new) => {
+                tracing::error!("{NOTHING_SCHEDULED}; the running configuration stays");
+            }
             Ok(new) => {
                 crate::config::view::log_effective(&new);
                 agent.apply(new).await;
