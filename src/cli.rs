@@ -27,15 +27,11 @@ pub const EXIT_USAGE: u8 = 64;
 #[derive(Debug, Parser)]
 #[command(name = "keepsake", version, about, long_about = None)]
 pub struct Cli {
-    /// Config file (TOML). Default: /etc/keepsake/keepsake.toml when it
-    /// exists, else the environment alone.
-    #[arg(
-        long,
-        short = 'c',
-        global = true,
-        env = "KEEPSAKE_CONFIG",
-        value_name = "FILE"
-    )]
+    /// Config file (TOML); also KEEPSAKE_CONFIG (empty counts as unset).
+    /// Default: /etc/keepsake/keepsake.toml when it exists and the
+    /// environment does not describe a job of its own, else the
+    /// environment alone.
+    #[arg(long, short = 'c', global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
     #[command(subcommand)]

@@ -73,17 +73,58 @@ impl ConfigSource {
     }
 }
 
-/// Which config file to read: `--config`, else `KEEPSAKE_CONFIG`, else
-/// [`DEFAULT_PATH`] when it exists, else none (environment only).
+/// Which config file to read: `--config`, else `KEEPSAKE_CONFIG` (empty
+/// counts as unset), else [`DEFAULT_PATH`] when it exists, unless the
+/// environment describes a job of its own (the seed tool's variables): a
+/// container or a one-off run on a host with the package installed must
+/// not have the host's jobs merged into it. Else none (environment only).
 pub fn choose_file(cli: Option<&Path>, env: &EnvVars) -> Option<PathBuf> {
+    choose_file_with(cli, env, Path::new(DEFAULT_PATH))
+}
+
+fn choose_file_with(cli: Option<&Path>, env: &EnvVars, default: &Path) -> Option<PathBuf> {
     if let Some(path) = cli {
         return Some(path.to_path_buf());
     }
     if let Some(path) = env.get("KEEPSAKE_CONFIG").filter(|p| !p.is_empty()) {
         return Some(PathBuf::from(path));
     }
-    let default = Path::new(DEFAULT_PATH);
-    default.exists().then(|| default.to_path_buf())
+    (default.exists() && !env::describes_a_job(env)).then(|| default.to_path_buf())
+}
+
+#[cfg(test)]
+mod choose_tests {
+    use super::*;
+
+    #[test]
+    fn the_default_file_is_read_unless_the_environment_describes_a_job() {
+        let dir = tempfile::tempdir().unwrap();
+        let default = dir.path().join("keepsake.toml");
+        std::fs::write(&default, "").unwrap();
+        let env = |vars: &[(&str, &str)]| crate::config::testing::env_vars(vars);
+        let chosen = |vars: &[(&str, &str)]| choose_file_with(None, &env(vars), &default);
+        assert_eq!(chosen(&[]), Some(default.clone()));
+        assert_eq!(chosen(&[("LOG_LEVEL", "debug")]), Some(default.clone()));
+        assert_eq!(chosen(&[("KEEPSAKE_CONFIG", "")]), Some(default.clone()));
+        assert_eq!(chosen(&[("POSTGRES_CONNECTION_STRING", "db")]), None);
+        assert_eq!(chosen(&[("S3_BUCKET", "b")]), None);
+        assert_eq!(chosen(&[("POSTGRES_HOST", "h")]), None);
+        let other = dir.path().join("other.toml");
+        let named = env(&[
+            ("KEEPSAKE_CONFIG", other.to_str().unwrap()),
+            ("S3_BUCKET", "b"),
+        ]);
+        assert_eq!(
+            choose_file_with(None, &named, &default),
+            Some(other.clone())
+        );
+        assert_eq!(
+            choose_file_with(Some(&other), &env(&[("S3_BUCKET", "b")]), &default),
+            Some(other)
+        );
+        std::fs::remove_file(&default).unwrap();
+        assert_eq!(chosen(&[]), None);
+    }
 }
 
 /// Loads and validates the configuration from `file` (if any) and `env`.

@@ -167,6 +167,14 @@ fn a_toml_syntax_error_names_line_and_key_never_the_secret_on_it() {
 }
 
 #[test]
+fn an_empty_keepsake_config_counts_as_unset() {
+    let mut env = with(&[]);
+    env.push(("KEEPSAKE_CONFIG", ""));
+    let (code, _, stderr) = check_with(&env, None);
+    assert_eq!(code, 0, "{stderr}");
+}
+
+#[test]
 fn usage_errors_exit_64() {
     let mut cmd = keepsake(None);
     cmd.arg("frobnicate");

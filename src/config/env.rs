@@ -85,6 +85,17 @@ const PG_PARTS: &[(&str, &[&str])] = &[
     ("dbname", &["POSTGRES_DATABASE", "POSTGRES_DB"]),
 ];
 
+/// Whether the seed tool's variables describe a job (its database or its
+/// storage); log, time zone and start-up settings alone do not.
+pub fn describes_a_job(env: &EnvVars) -> bool {
+    SEED_SETTINGS
+        .iter()
+        .chain(PG_PARTS)
+        .flat_map(|(_, names)| names.iter())
+        .chain(std::iter::once(&EXTRA_OPTS))
+        .any(|name| non_empty(env, name).is_some())
+}
+
 /// Extra pg_dump arguments, split on white space.
 const EXTRA_OPTS: &str = "POSTGRES_EXTRA_OPTS";
 
