@@ -23,6 +23,7 @@ use crate::naming::{self, BackupName};
 use crate::pg::dump::{DumpError, DumpProcess, PgDump};
 use crate::pg::tools::{self, PgVersion, ToolError};
 use crate::pipeline::{self, ChunkSink, Summary, Tally};
+use crate::progress::{Counting, Progress};
 use crate::storage::{NamedStorage, StorageError};
 use commit::{Commit, Copy};
 pub use run::{abandoned_after, back_up_verify_prune};
@@ -167,9 +168,24 @@ async fn forward(
     mut rx: mpsc::Receiver<Bytes>,
     copies: &mut [Copy],
     tally: &mut Tally,
+    watched: Watched<'_>,
 ) -> Result<(), StorageError> {
-    while let Some(chunk) = rx.recv().await {
+    let mut stored = 0u64;
+    // Reports come on time even while nothing arrives (a stalled dump).
+    let mut tick = tokio::time::interval(watched.progress.every());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let chunk = tokio::select! {
+            chunk = rx.recv() => chunk,
+            _ = tick.tick() => {
+                let read = watched.raw.load(Ordering::Relaxed);
+                watched.progress.update(read, Some(stored));
+                continue;
+            }
+        };
+        let Some(chunk) = chunk else { break };
         tally.update(&chunk);
+        stored += chunk.len() as u64;
         for (copy, s) in copies.iter_mut().zip(storages) {
             let Some(upload) = copy.upload.as_mut() else {
                 continue;
@@ -188,6 +204,13 @@ async fn forward(
         }
     }
     Ok(())
+}
+
+/// How far the dump is: raw bytes read (counted on the pipeline's
+/// thread), and the reports.
+struct Watched<'a> {
+    raw: &'a AtomicU64,
+    progress: &'a mut Progress,
 }
 
 /// Runs `fut` unless `cancel` fires first.
@@ -272,14 +295,19 @@ pub async fn store(
         .collect();
     let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
     let compression = job.compression;
-    let mut input = SyncIoBridge::new(output);
+    let (mut input, raw) = Counting::new(SyncIoBridge::new(output));
     let stage = tokio::task::spawn_blocking(move || {
         pipeline::run(&mut input, compression, ChunkSink::new(tx))
     });
 
     let mut tally = Tally::default();
+    let mut progress = Progress::new("backup", keys.first().map_or("", String::as_str));
     let streamed = unless_cancelled(cancel, async {
-        forward(job, storages, rx, &mut copies, &mut tally)
+        let watched = Watched {
+            raw: &raw,
+            progress: &mut progress,
+        };
+        forward(job, storages, rx, &mut copies, &mut tally, watched)
             .await
             .map_err(BackupError::Storage)
     })

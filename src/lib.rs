@@ -30,6 +30,7 @@
 //!   [`verify`] checks structure or
 //!   test-restores into a scratch database.
 //! - Around them: [`shutdown`] turns SIGTERM/SIGINT into cancellation;
+//!   [`progress`] says how far long runs are;
 //!   [`logging`] sets up tracing; [`allocator`] keeps big buffers from
 //!   lingering; [`resources`] says what the process used.
 //!
@@ -51,6 +52,7 @@ pub mod manifest;
 pub mod naming;
 pub mod pg;
 pub mod pipeline;
+pub mod progress;
 pub mod prune;
 pub mod readback;
 pub mod resources;

@@ -30,6 +30,7 @@ const CAP: LevelFilter = LevelFilter::INFO;
 /// Installs the global subscriber. Keep the guard alive until exit so that
 /// buffered lines are written.
 pub fn init(settings: &LogSettings) -> WorkerGuard {
+    crate::progress::set_interval(settings.progress_interval);
     let rust_log = std::env::var("RUST_LOG").ok();
     let filter = level_filter(rust_log.as_deref(), &settings.level)
         .and(credential_caps(rust_log.as_deref()));

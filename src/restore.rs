@@ -6,7 +6,7 @@
 mod transaction;
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use tokio::io::AsyncWriteExt;
@@ -21,12 +21,10 @@ use crate::pg::database::{self, DatabaseError};
 use crate::pg::stderr::{self, StderrTail};
 use crate::pg::tools::{self, ToolError};
 use crate::pipeline::Summary;
+use crate::progress::Progress;
 use crate::readback::plain::Edges;
 use crate::readback::{self, Client, Expect, ManifestError, ReadError};
 use crate::storage::{Storage, StorageError};
-
-/// How often a long restore logs its progress.
-const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum RestoreError {
@@ -312,24 +310,14 @@ async fn feed(
     if let Some(sql) = preamble {
         stdin.write_all(sql.as_bytes()).await?;
     }
-    let started = Instant::now();
-    let mut last_report = Instant::now();
+    let mut progress = Progress::new("restore", key);
     let mut bytes = 0u64;
     let mut edges = Edges::default();
     while let Some(chunk) = rx.recv().await {
         stdin.write_all(&chunk).await?;
         edges.update(&chunk);
         bytes += chunk.len() as u64;
-        if last_report.elapsed() >= PROGRESS_EVERY {
-            last_report = Instant::now();
-            let secs = started.elapsed().as_secs_f64().max(0.001);
-            tracing::info!(
-                key,
-                bytes_restored = bytes,
-                mib_per_s = format!("{:.1}", bytes as f64 / secs / 1_048_576.0),
-                "restore in progress"
-            );
-        }
+        progress.update(bytes, None);
     }
     Ok(edges)
 }

@@ -19,6 +19,7 @@ use crate::pg::database::{self, DatabaseError};
 use crate::pg::stderr::{self, StderrTail};
 use crate::pg::tools::{self, ToolError};
 use crate::pipeline::Summary;
+use crate::progress::Progress;
 use crate::readback::plain::Edges;
 use crate::readback::{self, Client, Expect, ManifestError, ReadError};
 use crate::restore::{self, RestoreError};
@@ -140,8 +141,8 @@ async fn check_structure(
         tx,
     );
     let problem = match backup.name.format {
-        DumpFormat::Plain => plain_edges(rx).await,
-        DumpFormat::Custom => archive_listing(rx, &client.path).await,
+        DumpFormat::Plain => plain_edges(rx, &backup.key).await,
+        DumpFormat::Custom => archive_listing(rx, &client.path, &backup.key).await,
     };
     let summary = reading
         .await
@@ -156,10 +157,14 @@ async fn check_structure(
 }
 
 /// Drains the dump, checking its first and last lines; a problem, if any.
-async fn plain_edges(mut rx: mpsc::Receiver<Bytes>) -> Option<String> {
+async fn plain_edges(mut rx: mpsc::Receiver<Bytes>, key: &str) -> Option<String> {
     let mut edges = Edges::default();
+    let mut progress = Progress::new("verification", key);
+    let mut read = 0u64;
     while let Some(chunk) = rx.recv().await {
         edges.update(&chunk);
+        read += chunk.len() as u64;
+        progress.update(read, None);
     }
     edges.problem().map(str::to_string)
 }
@@ -167,7 +172,11 @@ async fn plain_edges(mut rx: mpsc::Receiver<Bytes>) -> Option<String> {
 /// Feeds the archive to `pg_restore --list`, draining whatever it does not
 /// read; its stdout and stderr are read all along, so a chatty client can
 /// never wedge the pipe. A problem, if any.
-async fn archive_listing(mut rx: mpsc::Receiver<Bytes>, tool: &std::path::Path) -> Option<String> {
+async fn archive_listing(
+    mut rx: mpsc::Receiver<Bytes>,
+    tool: &std::path::Path,
+    key: &str,
+) -> Option<String> {
     let mut cmd = tools::bare(tool);
     cmd.arg("--list")
         .stdin(Stdio::piped())
@@ -189,12 +198,16 @@ async fn archive_listing(mut rx: mpsc::Receiver<Bytes>, tool: &std::path::Path) 
         let _ = stdout.read_to_string(&mut out).await;
         out
     });
+    let mut progress = Progress::new("verification", key);
+    let mut read = 0u64;
     while let Some(chunk) = rx.recv().await {
         if let Some(pipe) = stdin.as_mut()
             && pipe.write_all(&chunk).await.is_err()
         {
             stdin = None;
         }
+        read += chunk.len() as u64;
+        progress.update(read, None);
     }
     drop(stdin);
     let status = child.wait().await;
@@ -246,7 +259,7 @@ mod tests {
         });
         let listed = tokio::time::timeout(
             std::time::Duration::from_secs(30),
-            archive_listing(rx, &tool),
+            archive_listing(rx, &tool, "k"),
         )
         .await
         .expect("the listing finished");

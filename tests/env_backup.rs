@@ -151,3 +151,45 @@ fn aliases_from_other_tools_work_and_secrets_come_from_files() {
     assert!(stdout.contains("keep_days = 7"), "{stdout}");
     assert!(!stdout.contains("from-a-file") && !stdout.contains("pg-from-file"));
 }
+
+/// A dump that pauses half-way: the backup says how far it is every
+/// `log.progress_interval`, and is whole in the end.
+#[tokio::test]
+async fn a_long_backup_reports_its_progress() {
+    let db = sample_db("progress");
+    add_bulk(&db, 20_000);
+    let bucket = bucket("progress").await;
+    let dir = tempfile::tempdir().unwrap();
+    let whole = dir.path().join("dump.sql");
+    script(
+        dir.path(),
+        "pg_dump",
+        &format!(
+            "case \"$1\" in --version) exec {real} \"$@\";; esac\n\
+             {real} \"$@\" > {whole} || exit $?\n\
+             head -c 300000 {whole}\nsleep 2.5\ntail -c +300001 {whole}",
+            real = real_pg_dump(),
+            whole = whole.display(),
+        ),
+    );
+    let mut cmd = keepsake(Some(dir.path()));
+    seed_env(&mut cmd, &db_url(&db), &bucket, "p");
+    cmd.env("KEEPSAKE_LOG__PROGRESS_INTERVAL", "1s")
+        .arg("backup");
+    let (code, _, stderr) = run(cmd);
+    assert_eq!(code, 0, "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("backup in progress"))
+        .unwrap_or_else(|| panic!("no progress line:\n{stderr}"));
+    // Logged during the pause: what pg_dump wrote so far.
+    assert!(
+        line.contains("bytes_read=300000")
+            && line.contains("bytes_stored=")
+            && line.contains("elapsed_s="),
+        "{line}"
+    );
+    let keys = keys(&bucket).await;
+    let restored = restore(&keys[0], &get(&bucket, &keys[0]).await);
+    assert_eq!(fingerprint(&restored), fingerprint(&db));
+}

@@ -7,6 +7,8 @@ use super::raw::{CompressionKind, DumpFormat, Naming};
 
 /// `log.level`
 pub const LOG_LEVEL: &str = "info";
+/// `log.progress_interval`: how often long runs say how far they are.
+pub const PROGRESS_INTERVAL: Duration = Duration::from_secs(30);
 /// `agent.max_concurrent`: backups at once.
 pub const MAX_CONCURRENT: u32 = 1;
 /// `agent.shutdown_timeout`: how long running backups may finish on a stop.

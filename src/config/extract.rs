@@ -75,6 +75,7 @@ fn read_log(s: &mut Section) -> RawLog {
     RawLog {
         level: s.get("level"),
         format: s.get("format"),
+        progress_interval: s.get("progress_interval"),
     }
 }
 

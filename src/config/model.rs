@@ -94,6 +94,9 @@ pub struct LogSettings {
     /// A tracing level name: trace, debug, info, warn, error or off.
     pub level: String,
     pub format: LogFormat,
+    /// How often long backups, restores and verifications log progress.
+    #[serde(serialize_with = "humantime_duration")]
+    pub progress_interval: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -41,6 +41,7 @@ pub enum Naming {
 pub struct RawLog {
     pub level: Option<String>,
     pub format: Option<String>,
+    pub progress_interval: Option<String>,
 }
 
 /// `[agent]`: how the daemon runs its jobs.

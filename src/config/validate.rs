@@ -197,7 +197,33 @@ fn check_log(c: &mut Checker, raw: &RawLog) -> LogSettings {
             LogFormat::Text
         }
     };
-    LogSettings { level, format }
+    let progress_interval = match raw.progress_interval.as_deref() {
+        None => defaults::PROGRESS_INTERVAL,
+        Some(text) => match humantime::parse_duration(text) {
+            Ok(d) if d >= std::time::Duration::from_secs(1) => d,
+            Ok(_) => {
+                c.err(
+                    ErrorKind::Invalid,
+                    "log.progress_interval",
+                    format!("{text:?} is less than a second"),
+                );
+                defaults::PROGRESS_INTERVAL
+            }
+            Err(e) => {
+                c.err(
+                    ErrorKind::Invalid,
+                    "log.progress_interval",
+                    format!("{text:?} is not a duration like \"30s\" or \"5m\": {e}"),
+                );
+                defaults::PROGRESS_INTERVAL
+            }
+        },
+    };
+    LogSettings {
+        level,
+        format,
+        progress_interval,
+    }
 }
 
 /// More backups at once than any machine runs; a bound also keeps the

@@ -936,6 +936,7 @@ fn log_level_and_format() {
         raw.log = RawLog {
             level: level.map(str::to_string),
             format: format.map(str::to_string),
+            progress_interval: None,
         };
         assert_eq!(problems(raw), want(expected), "{level:?} {format:?}");
     }
@@ -1059,6 +1060,7 @@ fn every_problem_is_reported_at_once() {
     raw.log = RawLog {
         level: Some("loud".into()),
         format: Some("xml".into()),
+        progress_interval: Some("0s".into()),
     };
     raw.agent = RawAgent {
         max_concurrent: Some(0),
@@ -1092,6 +1094,7 @@ fn every_problem_is_reported_at_once() {
             ("jobs.shop.timezone", Invalid),
             ("log.format", Invalid),
             ("log.level", Invalid),
+            ("log.progress_interval", Invalid),
             ("storage.disk.path", Invalid),
             ("storage.offsite.bucket", S3),
             ("storage.offsite.endpoint", S3),
