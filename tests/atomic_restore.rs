@@ -241,19 +241,9 @@ async fn sigterm_after_the_last_byte_rolls_back(format: &str) {
     let (target, before) = precious_target(&format!("late-target-{format}"));
     // Another session holds a lock that --clean must wait for.
     let app = unique("locker");
-    let mut locker = Command::new("psql")
+    let mut locker = pg_client("psql", &target)
         .env("PGAPPNAME", &app)
-        .args([
-            "-X",
-            "-h",
-            &pg_host(),
-            "-p",
-            &pg_port(),
-            "-U",
-            "postgres",
-            "-d",
-            &target,
-        ])
+        .arg("-X")
         .args([
             "-c",
             "BEGIN; LOCK TABLE precious IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(120);",

@@ -360,12 +360,9 @@ fn feed(mut cmd: Command, input: &[u8]) -> Output {
     out
 }
 
-/// Restores a stored backup (named by `key`) into a new database; returns it.
-pub fn restore(key: &str, stored: &[u8]) -> String {
-    let target = create_db("restored");
-    let dump = decompress(key, stored);
-    let plain = key.contains(".sql");
-    let mut cmd = Command::new(if plain { "psql" } else { "pg_restore" });
+/// `program` (psql, pg_restore) connected to `db` as the superuser.
+pub fn pg_client(program: &str, db: &str) -> Command {
+    let mut cmd = Command::new(program);
     cmd.args([
         "-h",
         &pg_host(),
@@ -374,8 +371,17 @@ pub fn restore(key: &str, stored: &[u8]) -> String {
         "-U",
         "postgres",
         "-d",
-        &target,
+        db,
     ]);
+    cmd
+}
+
+/// Restores a stored backup (named by `key`) into a new database; returns it.
+pub fn restore(key: &str, stored: &[u8]) -> String {
+    let target = create_db("restored");
+    let dump = decompress(key, stored);
+    let plain = key.contains(".sql");
+    let mut cmd = pg_client(if plain { "psql" } else { "pg_restore" }, &target);
     if plain {
         cmd.args(["-X", "-q", "-v", "ON_ERROR_STOP=1"]);
     } else {
