@@ -16,6 +16,7 @@ use aws_sdk_s3::config::{
     Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
 };
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::operation::put_object::PutObjectError;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
@@ -110,6 +111,22 @@ impl S3Storage {
         }
     }
 
+    /// HeadObject: what the store says of `key`, None when it is absent.
+    async fn head(&self, key: &str) -> Result<Option<HeadObjectOutput>, StorageError> {
+        let result = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await;
+        match result {
+            Ok(head) => Ok(Some(head)),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
+            Err(e) => Err(self.error("HEAD", key, sdk_message(&e))),
+        }
+    }
+
     fn error(&self, op: &'static str, key: &str, message: String) -> StorageError {
         StorageError::new(self.describe(), op, key, message)
     }
@@ -193,18 +210,7 @@ impl Storage for S3Storage {
     }
 
     async fn exists(&self, key: &str) -> Result<bool, StorageError> {
-        let result = self
-            .client
-            .head_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
-            Err(e) => Err(self.error("HEAD", key, sdk_message(&e))),
-        }
+        Ok(self.head(key).await?.is_some())
     }
 
     /// Fails fast when the bucket does not exist, before any dump starts.
@@ -239,18 +245,8 @@ impl Storage for S3Storage {
     }
 
     async fn written_by(&self, key: &str) -> Result<Option<String>, StorageError> {
-        let result = self
-            .client
-            .head_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await;
-        match result {
-            Ok(head) => Ok(head.metadata().and_then(|m| m.get(RUN_METADATA)).cloned()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
-            Err(e) => Err(self.error("HEAD", key, sdk_message(&e))),
-        }
+        let head = self.head(key).await?;
+        Ok(head.and_then(|h| h.metadata()?.get(RUN_METADATA).cloned()))
     }
 
     /// DeleteObjects, a thousand keys at a time; a batch whose request
