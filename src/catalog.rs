@@ -10,7 +10,7 @@ use jiff::tz::TimeZone;
 
 use crate::config::{JobConfig, Naming};
 use crate::naming::{self, BackupName, Layout};
-use crate::storage::{Storage, StorageError};
+use crate::storage::{ObjectInfo, Storage, StorageError};
 
 /// One backup of a job in one storage: what a listing shows of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,8 +84,17 @@ pub fn layout<'a>(job: &'a JobConfig, storage: &'a dyn Storage) -> Layout<'a> {
 /// Every backup of `job` in `storage`, newest first: only keys its own
 /// naming produced under its own prefix.
 pub async fn backups(job: &JobConfig, storage: &dyn Storage) -> Result<Vec<Backup>, StorageError> {
+    let objects = storage.list(&layout(job, storage).dir()).await?;
+    backups_in(job, storage, &objects).await
+}
+
+/// [`backups`] from a listing of the job's directory already made.
+pub async fn backups_in(
+    job: &JobConfig,
+    storage: &dyn Storage,
+    objects: &[ObjectInfo],
+) -> Result<Vec<Backup>, StorageError> {
     let layout = layout(job, storage);
-    let objects = storage.list(&layout.dir()).await?;
     let keys: BTreeSet<&str> = objects.iter().map(|o| o.key.as_str()).collect();
     let listed = objects.iter().filter_map(|o| {
         let manifest = keys.contains(naming::manifest_key(&o.key).as_str());

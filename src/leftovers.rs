@@ -70,7 +70,7 @@ pub async fn find(
             (orphan && abandoned(o.modified.unwrap_or(name.at))).then(|| o.key.clone())
         })
         .collect();
-    let incomplete = catalog::backups(job, storage)
+    let incomplete = catalog::backups_in(job, storage, &objects)
         .await?
         .into_iter()
         .filter(|b| b.state == State::Incomplete && abandoned(b.written_or_taken()))
