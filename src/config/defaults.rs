@@ -16,6 +16,10 @@ pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 /// `agent.abandoned_upload_after`: how old a dead run's leftovers must be
 /// before they are removed; longer than the longest backup.
 pub const ABANDONED_UPLOAD_AFTER: Duration = Duration::from_secs(24 * 3600);
+/// `notify.timeout`: how long one attempt to deliver a notification may take.
+pub const NOTIFY_TIMEOUT: Duration = Duration::from_secs(10);
+/// `notify.retries`: attempts after the first one failed.
+pub const NOTIFY_RETRIES: u32 = 2;
 /// `agent.timezone` and a job's `timezone`.
 pub const TIMEZONE: &str = "UTC";
 /// `storage.NAME.region` of S3 storage.

@@ -72,6 +72,11 @@ const SEED_GLOBALS: &[(&str, &[&str])] = &[
     ("log.level", &["LOG_LEVEL"]),
     ("log.format", &["LOG_FORMAT"]),
     ("agent.timezone", &["TZ"]),
+    ("http.listen", &["HTTP_LISTEN"]),
+    ("notify.healthcheck_url", &["HEALTHCHECK_URL"]),
+    ("notify.healthcheck_url_file", &["HEALTHCHECK_URL_FILE"]),
+    ("notify.webhook_url", &["WEBHOOK_URL"]),
+    ("notify.webhook_url_file", &["WEBHOOK_URL_FILE"]),
 ];
 
 /// Settings that change the seed job but alone do not make one.

@@ -11,7 +11,10 @@ use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 
 use super::error::{ConfigError, ErrorKind};
-use super::raw::{RawAgent, RawJob, RawLocal, RawLog, RawRetention, RawS3, RawStorage};
+use super::raw::{
+    RawAgent, RawHttp, RawJob, RawLocal, RawLog, RawNotify, RawRetention, RawS3, RawStorage,
+    RawTargets,
+};
 use super::validate::RawSections;
 
 /// Reads every section of `figment`; `None` when its data cannot be had at
@@ -32,6 +35,12 @@ pub fn sections(figment: &Figment, errors: &mut Vec<ConfigError>) -> Option<RawS
     }
     if let Some(agent) = s.table("agent", read_agent) {
         raw.agent = agent;
+    }
+    if let Some(http) = s.table("http", read_http) {
+        raw.http = http;
+    }
+    if let Some(notify) = s.table("notify", read_notify) {
+        raw.notify = notify;
     }
     for (name, storage) in s.tables("storage") {
         raw.storage_names.push(name.clone());
@@ -85,6 +94,29 @@ fn read_agent(s: &mut Section) -> RawAgent {
         shutdown_timeout: s.get("shutdown_timeout"),
         abandoned_upload_after: s.get("abandoned_upload_after"),
         timezone: s.get("timezone"),
+    }
+}
+
+fn read_http(s: &mut Section) -> RawHttp {
+    RawHttp {
+        listen: s.get("listen"),
+    }
+}
+
+fn read_notify(s: &mut Section) -> RawNotify {
+    RawNotify {
+        targets: read_targets(s),
+        timeout: s.get("timeout"),
+        retries: s.get("retries"),
+    }
+}
+
+fn read_targets(s: &mut Section) -> RawTargets {
+    RawTargets {
+        healthcheck_url: s.secret("healthcheck_url"),
+        healthcheck_url_file: s.get("healthcheck_url_file"),
+        webhook_url: s.secret("webhook_url"),
+        webhook_url_file: s.get("webhook_url_file"),
     }
 }
 
@@ -152,6 +184,7 @@ fn read_job(s: &mut Section) -> RawJob {
         verify_after_backup: s.get("verify_after_backup"),
         verify_restore_into: s.secret("verify_restore_into"),
         stale_after: s.get("stale_after"),
+        notify: read_targets(s),
     }
 }
 

@@ -20,6 +20,8 @@ use crate::schedule::Schedule;
 pub struct Config {
     pub log: LogSettings,
     pub agent: AgentSettings,
+    pub http: HttpSettings,
+    pub notify: NotifySettings,
     pub storage: BTreeMap<String, StorageConfig>,
     /// Sorted by name; shown as `[jobs.NAME]` tables.
     #[serde(serialize_with = "jobs_by_name")]
@@ -86,6 +88,58 @@ impl Zone {
 impl Serialize for Zone {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&self.name)
+    }
+}
+
+/// `[http]`: the agent's endpoint for metrics and health checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct HttpSettings {
+    /// None: no endpoint (the default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+/// `[notify]`: how notifications are delivered, where jobs that name no
+/// target of their own report, and where the agent's own failures (a
+/// refused reload) go.
+#[derive(Debug, Clone, Serialize)]
+pub struct NotifySettings {
+    #[serde(flatten)]
+    pub targets: NotifyTargets,
+    #[serde(flatten)]
+    pub delivery: Delivery,
+}
+
+/// How a notification is sent: each attempt within `timeout`, then up to
+/// `retries` more after a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Delivery {
+    #[serde(serialize_with = "humantime_duration")]
+    pub timeout: std::time::Duration,
+    pub retries: u32,
+}
+
+/// Where runs are reported. The URLs are secrets (monitoring services put
+/// their token in the path): they show as `https://host/***`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct NotifyTargets {
+    /// healthchecks.io protocol: `/start`, success, `/fail`.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "secret::serialize_url_option"
+    )]
+    pub healthcheck_url: Option<SecretString>,
+    /// A JSON document per run.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "secret::serialize_url_option"
+    )]
+    pub webhook_url: Option<SecretString>,
+}
+
+impl NotifyTargets {
+    pub fn is_empty(&self) -> bool {
+        self.healthcheck_url.is_none() && self.webhook_url.is_none()
     }
 }
 
@@ -190,6 +244,9 @@ pub struct JobConfig {
         serialize_with = "humantime_option"
     )]
     pub stale_after: Option<std::time::Duration>,
+    /// Where its runs are reported: its own URLs, else `[notify]`'s.
+    #[serde(flatten)]
+    pub notify: NotifyTargets,
     /// `agent.abandoned_upload_after`, for the job's leftovers.
     #[serde(skip)]
     pub abandoned_upload_after: std::time::Duration,

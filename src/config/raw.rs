@@ -53,6 +53,29 @@ pub struct RawAgent {
     pub timezone: Option<String>,
 }
 
+/// `[http]`
+#[derive(Debug, Default)]
+pub struct RawHttp {
+    pub listen: Option<String>,
+}
+
+/// Notification targets, as `[notify]` and a job may give them.
+#[derive(Debug, Default)]
+pub struct RawTargets {
+    pub healthcheck_url: Option<SecretString>,
+    pub healthcheck_url_file: Option<PathBuf>,
+    pub webhook_url: Option<SecretString>,
+    pub webhook_url_file: Option<PathBuf>,
+}
+
+/// `[notify]`
+#[derive(Debug, Default)]
+pub struct RawNotify {
+    pub targets: RawTargets,
+    pub timeout: Option<String>,
+    pub retries: Option<u32>,
+}
+
 /// `[storage.NAME]`, selected by its `type` key.
 #[derive(Debug)]
 pub enum RawStorage {
@@ -103,6 +126,7 @@ pub struct RawJob {
     pub verify_after_backup: Option<bool>,
     pub verify_restore_into: Option<SecretString>,
     pub stale_after: Option<String>,
+    pub notify: RawTargets,
 }
 
 /// `retention = { ... }` of a job. No rule at all means keep every backup.

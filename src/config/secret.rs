@@ -49,6 +49,35 @@ pub fn serialize<S: Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S:
     shown(secret).serialize(s)
 }
 
+/// What a secret URL shows as: its scheme and host, the rest hidden
+/// (`https://hc-ping.com/***`), so people can tell which service it is.
+pub fn shown_url(url: &SecretString) -> String {
+    if fingerprinting() {
+        return shown(url);
+    }
+    match url::Url::parse(url.expose_secret()) {
+        Ok(u) => match u.host_str() {
+            Some(host) => match u.port() {
+                Some(port) => format!("{}://{host}:{port}/{HIDDEN}", u.scheme()),
+                None => format!("{}://{host}/{HIDDEN}", u.scheme()),
+            },
+            None => HIDDEN.to_string(),
+        },
+        Err(_) => HIDDEN.to_string(),
+    }
+}
+
+/// `serialize_with` for an optional secret URL.
+pub fn serialize_url_option<S: Serializer>(
+    url: &Option<SecretString>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match url {
+        Some(url) => shown_url(url).serialize(s),
+        None => s.serialize_none(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,5 +101,15 @@ mod tests {
         assert_ne!(fingerprint(&a), fingerprint(&b));
         assert_eq!(fingerprint(&a), fingerprint(&a));
         assert!(!fingerprinting(), "reset after a fingerprint");
+    }
+
+    #[test]
+    fn urls_show_their_host_only() {
+        let url = |s: &str| SecretString::from(s.to_string());
+        let shown = shown_url(&url("https://user:pw@hc-ping.com/5f3a-token?x=1"));
+        assert_eq!(shown, "https://hc-ping.com/***");
+        let shown = shown_url(&url("http://127.0.0.1:8080/hook/token"));
+        assert_eq!(shown, "http://127.0.0.1:8080/***");
+        assert_eq!(shown_url(&url("not a url token")), HIDDEN);
     }
 }

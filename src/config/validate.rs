@@ -7,6 +7,7 @@
 //!   they get.
 
 mod job;
+mod notify;
 mod place;
 mod storage;
 
@@ -20,7 +21,7 @@ use super::defaults;
 use super::env::seed_hint;
 use super::error::{ConfigError, ErrorKind};
 use super::model::*;
-use super::raw::{RawAgent, RawJob, RawLog, RawStorage};
+use super::raw::{RawAgent, RawHttp, RawJob, RawLog, RawNotify, RawStorage};
 
 /// What validation needs from the world: where a key's value came from,
 /// how to read a secret file, and how many cores compression may use.
@@ -35,6 +36,8 @@ pub struct Context<'a> {
 pub struct RawSections {
     pub log: RawLog,
     pub agent: RawAgent,
+    pub http: RawHttp,
+    pub notify: RawNotify,
     pub storage: BTreeMap<String, RawStorage>,
     pub jobs: BTreeMap<String, RawJob>,
     /// Every storage named in the file, valid or not, so that a job naming
@@ -112,6 +115,8 @@ pub fn validate(raw: RawSections, ctx: &Context<'_>) -> Result<Config, Vec<Confi
     };
     let log = check_log(&mut c, &raw.log);
     let agent = check_agent(&mut c, &raw.agent);
+    let http = notify::check_http(&mut c, &raw.http);
+    let notify = notify::check_notify(&mut c, raw.notify);
     let mut storage = BTreeMap::new();
     for (name, s) in raw.storage {
         if let Some(checked) = storage::check_storage(&mut c, &name, s) {
@@ -144,6 +149,7 @@ pub fn validate(raw: RawSections, ctx: &Context<'_>) -> Result<Config, Vec<Confi
             zone: &agent.timezone,
             cores,
             abandoned_upload_after: agent.abandoned_upload_after,
+            notify: &notify.targets,
         };
         if let Some(job) = job::check_job(&mut c, &name, j, &defaults) {
             jobs.push(job);
@@ -154,6 +160,8 @@ pub fn validate(raw: RawSections, ctx: &Context<'_>) -> Result<Config, Vec<Confi
         Ok(Config {
             log,
             agent,
+            http,
+            notify,
             storage,
             jobs,
         })

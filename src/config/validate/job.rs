@@ -21,6 +21,8 @@ pub(super) struct JobDefaults<'a> {
     pub cores: u32,
     /// `agent.abandoned_upload_after`.
     pub abandoned_upload_after: std::time::Duration,
+    /// `[notify]`'s targets, for URLs the job does not set.
+    pub notify: &'a NotifyTargets,
 }
 
 pub(super) fn check_job(
@@ -167,6 +169,7 @@ pub(super) fn check_job(
                     None
                 }
             });
+    let notify = super::notify::targets(c, &section, raw.notify, defaults.notify);
     (c.errors.len() == before).then(|| JobConfig {
         name: name.to_string(),
         connection: connection.expect("no error means a connection"),
@@ -183,6 +186,7 @@ pub(super) fn check_job(
             || verify_restore_into.is_some(),
         verify_restore_into,
         stale_after,
+        notify,
         abandoned_upload_after: defaults.abandoned_upload_after,
     })
 }

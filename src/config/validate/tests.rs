@@ -119,6 +119,8 @@ fn sections(storage: Vec<(&str, RawStorage)>, jobs: Vec<(&str, RawJob)>) -> RawS
     RawSections {
         log: RawLog::default(),
         agent: RawAgent::default(),
+        http: Default::default(),
+        notify: Default::default(),
         storage_names: storage.keys().cloned().collect(),
         declared_jobs: jobs.len(),
         storage,
