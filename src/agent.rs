@@ -24,6 +24,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::clock::Clock;
 use crate::config::{Config, JobConfig};
+use crate::monitor::Monitor;
 use crate::storage::{self, NamedStorage, Storage};
 use diff::Fingerprint;
 use job_loop::{ScheduledJob, Shared};
@@ -49,14 +50,16 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// Starts every job of `config`; jobs with `run_on_start` run now.
-    pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Agent {
+    /// Starts every job of `config`, reporting to `monitor`; jobs with
+    /// `run_on_start` run now.
+    pub async fn start(config: Config, clock: Arc<dyn Clock>, monitor: Monitor) -> Agent {
         let shared = Arc::new(Shared {
             permits: Arc::new(Semaphore::new(config.agent.max_concurrent)),
             max_concurrent: config.agent.max_concurrent,
             tracker: TaskTracker::new(),
             abort_backups: CancellationToken::new(),
             clock,
+            monitor,
         });
         let mut agent = Agent {
             config: config.clone(),
@@ -66,6 +69,7 @@ impl Agent {
         };
         agent.open_storages().await;
         agent.remove_leftovers();
+        agent.find_newest(&config.jobs);
         let names: Vec<String> = config.jobs.iter().map(|j| j.name.clone()).collect();
         for name in names {
             agent.schedule(&name, true, None);
@@ -81,21 +85,7 @@ impl Agent {
     /// Removes, in the background, what runs that died left in every
     /// job's storages (see [`crate::leftovers`]); a shutdown stops it.
     fn remove_leftovers(&self) {
-        let work: Vec<(JobConfig, NamedStorage)> = self
-            .config
-            .jobs
-            .iter()
-            .flat_map(|job| {
-                job.storage.iter().map(|s| {
-                    let storage = Arc::clone(&self.storages[s].1);
-                    let named = NamedStorage {
-                        name: s.clone(),
-                        storage,
-                    };
-                    (job.clone(), named)
-                })
-            })
-            .collect();
+        let work = self.job_storages(&self.config.jobs);
         let stop = self.shared.abort_backups.clone();
         self.shared.tracker.spawn(async move {
             for (job, s) in work {
@@ -114,6 +104,49 @@ impl Agent {
                 }
             }
         });
+    }
+
+    /// Reads, in the background, the newest complete backup of each of
+    /// `jobs` in each storage, so the metrics and `/readyz` know it.
+    fn find_newest(&self, jobs: &[JobConfig]) {
+        let work = self.job_storages(jobs);
+        let metrics = Arc::clone(&self.shared.monitor.metrics);
+        let stop = self.shared.abort_backups.clone();
+        self.shared.tracker.spawn(async move {
+            for (job, s) in work {
+                let listed = tokio::select! {
+                    listed = crate::catalog::backups(&job, s.storage.as_ref()) => listed,
+                    _ = stop.cancelled() => return,
+                };
+                match listed {
+                    Ok(backups) => {
+                        let now = jiff::Timestamp::now();
+                        let newest = backups.iter().find(|b| b.usable() && b.name.at <= now);
+                        if let Some(b) = newest {
+                            metrics.found_backup(&job.name, &s.name, b.written_or_taken(), b.size);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(job = %job.name, storage = %s.name, error = %e, "cannot list the backups")
+                    }
+                }
+            }
+        });
+    }
+
+    /// Each of `jobs` with each of its storages.
+    fn job_storages(&self, jobs: &[JobConfig]) -> Vec<(JobConfig, NamedStorage)> {
+        jobs.iter()
+            .flat_map(|job| {
+                job.storage.iter().map(|s| {
+                    let named = NamedStorage {
+                        name: s.clone(),
+                        storage: Arc::clone(&self.storages[s].1),
+                    };
+                    (job.clone(), named)
+                })
+            })
+            .collect()
     }
 
     /// Opens storages that are new or whose settings changed.
@@ -191,8 +224,17 @@ impl Agent {
         let mut kept = new;
         kept.log = self.config.log.clone();
         kept.agent.max_concurrent = self.config.agent.max_concurrent;
+        kept.http = self.config.http;
         self.config = kept;
         self.open_storages().await;
+        self.shared.monitor.reconfigure(&self.config);
+        let fresh: Vec<JobConfig> = d
+            .added
+            .iter()
+            .chain(&d.changed)
+            .filter_map(|name| self.config.job(name).cloned())
+            .collect();
+        self.find_newest(&fresh);
         for name in &d.removed {
             self.unschedule(name);
         }
@@ -252,6 +294,8 @@ impl Agent {
                 );
             }
         }
+        // The runs' last notifications (a cancelled run's too) go out.
+        self.shared.monitor.notifier.flush().await;
         tracing::info!("keepsake agent stopped");
     }
 }

@@ -97,6 +97,29 @@ pub struct Outcome {
     pub failures: Vec<CopyFailure>,
     pub summary: Summary,
     pub duration_ms: u128,
+    /// What the run's tidying did in each storage (empty until then).
+    pub tidied: Vec<Tidied>,
+}
+
+impl Outcome {
+    /// What went wrong after the backup was stored (leftovers, retention):
+    /// the backup counts, the run does not fully succeed.
+    pub fn problems(&self) -> Vec<&str> {
+        self.tidied
+            .iter()
+            .flat_map(|t| t.problems.iter().map(String::as_str))
+            .collect()
+    }
+}
+
+/// The removal of leftovers and retention in one storage after a backup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tidied {
+    pub storage: String,
+    /// Backups retention deleted.
+    pub deleted: u64,
+    /// What failed, for people; empty when all went well.
+    pub problems: Vec<String>,
 }
 
 /// The versions that decided which pg_dump ran, for the manifest.
@@ -372,6 +395,7 @@ pub async fn store(
         failures,
         summary,
         duration_ms,
+        tidied: Vec::new(),
     })
 }
 

@@ -49,6 +49,7 @@ pub mod freshness;
 pub mod leftovers;
 pub mod logging;
 pub mod manifest;
+pub mod monitor;
 pub mod naming;
 pub mod pg;
 pub mod pipeline;

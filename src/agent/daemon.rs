@@ -1,15 +1,19 @@
-//! The process around the agent (`keepsake run`): start it, then wait for
-//! SIGTERM/SIGINT (stop), SIGHUP or a changed config file (reload: a valid
-//! new config is applied, an invalid one is logged and the running one
-//! stays), and stop it gracefully.
+//! The process around the agent (`keepsake run`): start it (and its HTTP
+//! endpoint, when configured), then wait for SIGTERM/SIGINT (stop), SIGHUP
+//! or a changed config file (reload: a valid new config is applied, an
+//! invalid one is logged, counted, notified, and the running one stays),
+//! and stop it gracefully.
 
 use std::sync::Arc;
 
 use tokio::signal::unix::{SignalKind, signal};
 
+use tokio_util::sync::CancellationToken;
+
 use super::Agent;
 use super::watch::ConfigWatch;
 use crate::config::{Config, ConfigSource};
+use crate::monitor::Monitor;
 
 /// Why an agent whose jobs have no schedule does not run: it would idle,
 /// silently, forever.
@@ -49,7 +53,24 @@ pub async fn run(config: Config, source: &ConfigSource) -> u8 {
         },
         None => None,
     };
-    let mut agent = Agent::start(config, Arc::new(crate::clock::SystemClock)).await;
+    let monitor = Monitor::new(&config);
+    let stop_http = CancellationToken::new();
+    let http = match config.http.listen {
+        Some(addr) => match crate::monitor::http::bind(addr).await {
+            Ok(listener) => Some(tokio::spawn(crate::monitor::http::serve(
+                listener,
+                Arc::clone(&monitor.metrics),
+                stop_http.clone(),
+            ))),
+            Err(e) => {
+                tracing::error!("{e}");
+                return 1;
+            }
+        },
+        None => None,
+    };
+    let mut agent =
+        Agent::start(config, Arc::new(crate::clock::SystemClock), monitor.clone()).await;
     loop {
         let changed = async {
             match watch.as_mut() {
@@ -64,22 +85,38 @@ pub async fn run(config: Config, source: &ConfigSource) -> u8 {
             _ = changed => "the config file changed",
         };
         tracing::info!(reason = why, "reloading the configuration");
-        match source.load_off_runtime().await {
+        let refused = match source.load_off_runtime().await {
             Ok(new) if !schedules_something(&new) => {
                 tracing::error!("{NOTHING_SCHEDULED}; the running configuration stays");
+                Some(NOTHING_SCHEDULED.to_string())
             }
             Ok(new) => {
                 crate::config::view::log_effective(&new);
                 agent.apply(new).await;
+                None
             }
             Err(errors) => {
                 for e in &errors.0 {
                     tracing::error!(problem = %e, "the new configuration is invalid; the running one stays");
                 }
+                Some(format!(
+                    "the new configuration is invalid; the running one stays:\n{errors}"
+                ))
             }
+        };
+        monitor.metrics.reloaded(refused.is_none());
+        if let Some(why) = refused {
+            let targets = &agent.config().notify.targets;
+            monitor
+                .notifier
+                .agent_failed(targets, "config_reload", &why);
         }
     }
     tracing::info!("stopping: no new backups start");
     agent.shutdown().await;
+    stop_http.cancel();
+    if let Some(http) = http {
+        let _ = http.await;
+    }
     0
 }

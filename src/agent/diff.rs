@@ -74,6 +74,9 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     if old.agent.abandoned_upload_after != new.agent.abandoned_upload_after {
         keys.push("agent.abandoned_upload_after");
     }
+    if old.http != new.http {
+        keys.push("http.listen");
+    }
     keys
 }
 

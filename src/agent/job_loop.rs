@@ -9,7 +9,6 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::backup::{self, BackupError};
 use crate::clock::{self, Clock};
 use crate::config::JobConfig;
 use crate::schedule::{self, Schedule};
@@ -27,6 +26,8 @@ pub struct Shared {
     /// Fired when shutdown stops waiting: running backups abort.
     pub abort_backups: CancellationToken,
     pub clock: Arc<dyn Clock>,
+    /// Where runs are counted and notified.
+    pub monitor: crate::monitor::Monitor,
 }
 
 /// A job as the agent schedules it: its settings, its storages, and the
@@ -142,8 +143,8 @@ fn spawn_run(
     });
 }
 
-/// Waits for a slot, then runs the job (backup, verification, retention);
-/// logs the outcome.
+/// Waits for a slot, then runs the job (backup, verification, retention),
+/// reported to the monitor.
 async fn execute(run: &ScheduledJob) {
     let shared = &run.shared;
     let name = &run.job.name;
@@ -164,13 +165,10 @@ async fn execute(run: &ScheduledJob) {
         }
     };
     let now = shared.clock.now();
-    match backup::back_up_verify_prune(&run.job, &run.storages, now, &shared.abort_backups).await {
-        Ok(_) => {}
-        Err(BackupError::Cancelled) => {
-            tracing::warn!(job = %name, "backup cancelled by shutdown; nothing was stored")
-        }
-        Err(e) => tracing::error!(job = %name, error = %e, "backup failed"),
-    }
+    shared
+        .monitor
+        .run(&run.job, &run.storages, now, &shared.abort_backups)
+        .await;
     drop(permit);
 }
 

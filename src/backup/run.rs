@@ -4,7 +4,7 @@
 use jiff::{SignedDuration, Timestamp};
 use tokio_util::sync::CancellationToken;
 
-use super::{BackupError, Outcome, StoredCopy, back_up};
+use super::{BackupError, Outcome, StoredCopy, Tidied, back_up};
 use crate::config::JobConfig;
 use crate::storage::NamedStorage;
 
@@ -30,10 +30,12 @@ pub async fn back_up_verify_prune(
     }
     for (s, copy) in &stored {
         let tidied = tokio::select! {
-            _ = tidy(job, s, &copy.backup.key) => true,
-            _ = cancel.cancelled() => false,
+            tidied = tidy(job, s, &copy.backup.key) => Some(tidied),
+            _ = cancel.cancelled() => None,
         };
-        if !tidied {
+        if let Some(tidied) = tidied {
+            outcome.tidied.push(tidied);
+        } else {
             // The backup is stored; only the tidying waits for next time.
             tracing::warn!(job = %job.name, storage = %s.name, "shutdown: leftovers and retention are left for the next run; the backup is stored");
             break;
@@ -54,16 +56,25 @@ pub fn abandoned_after(job: &JobConfig) -> SignedDuration {
 }
 
 /// After a backup to `s` as `just_taken`: removes dead runs' leftovers,
-/// then applies retention (if the job has rules); failures are logged.
-async fn tidy(job: &JobConfig, s: &NamedStorage, just_taken: &str) {
+/// then applies retention (if the job has rules); failures are logged and
+/// returned, the backup stays stored.
+async fn tidy(job: &JobConfig, s: &NamedStorage, just_taken: &str) -> Tidied {
     let storage = s.storage.as_ref();
     let abandoned_after = abandoned_after(job);
     let now = Timestamp::now();
+    let mut tidied = Tidied {
+        storage: s.name.clone(),
+        deleted: 0,
+        problems: Vec::new(),
+    };
     if let Err(e) = crate::leftovers::remove(job, &s.name, storage, now, abandoned_after).await {
         tracing::error!(job = %job.name, storage = %s.name, error = %e, "cannot look for leftovers of stopped runs");
+        tidied
+            .problems
+            .push(format!("looking for leftovers in {}: {e}", s.name));
     }
     if !job.retention.has_rules() {
-        return;
+        return tidied;
     }
     let when = crate::prune::When {
         now,
@@ -71,18 +82,32 @@ async fn tidy(job: &JobConfig, s: &NamedStorage, just_taken: &str) {
         abandoned_after,
     };
     match crate::prune::prune(job, &s.name, storage, when, false).await {
-        Ok(pruned) => tracing::info!(
-            job = %job.name,
-            storage = %s.name,
-            kept = pruned.kept(),
-            deleted = pruned.deleted,
-            failed = pruned.failed,
-            "retention applied"
-        ),
+        Ok(pruned) => {
+            tracing::info!(
+                job = %job.name,
+                storage = %s.name,
+                kept = pruned.kept(),
+                deleted = pruned.deleted,
+                failed = pruned.failed,
+                "retention applied"
+            );
+            tidied.deleted = pruned.deleted as u64;
+            if pruned.failed > 0 {
+                tidied.problems.push(format!(
+                    "retention in {}: {} backups due for deletion could not be deleted",
+                    s.name, pruned.failed
+                ));
+            }
+        }
         Err(e) => {
-            tracing::error!(job = %job.name, storage = %s.name, error = %e, "retention could not list the backups")
+            tracing::error!(job = %job.name, storage = %s.name, error = %e, "retention could not list the backups");
+            tidied.problems.push(format!(
+                "retention in {}: cannot list the backups: {e}",
+                s.name
+            ));
         }
     }
+    tidied
 }
 
 /// Verifies the copies a backup just wrote; logged like a backup.

@@ -5,26 +5,31 @@ use jiff::Timestamp;
 
 use super::{EXIT_BACKUP_FAILED, select_jobs};
 use crate::config::Config;
+use crate::monitor::Monitor;
+use crate::monitor::report::Status;
 use crate::storage;
 
 /// `keepsake backup [--job NAME]...`: each job's whole run (backup, then
-/// verification and retention); SIGTERM or SIGINT aborts cleanly.
+/// verification and retention), notified like the agent's runs; exit 4
+/// when any run did not fully succeed (retention included); SIGTERM or
+/// SIGINT aborts cleanly.
 pub async fn backup(config: &Config, names: &[String]) -> u8 {
     let Some(jobs) = select_jobs(config, names) else {
         return 1;
     };
     let opened = storage::for_jobs(config, &jobs).await;
     let cancel = crate::shutdown::on_signal("backup");
+    let monitor = Monitor::new(config);
     let mut failed = 0;
     for job in &jobs {
         let storages = storage::of_job(job, &opened);
-        let result =
-            crate::backup::back_up_verify_prune(job, &storages, Timestamp::now(), &cancel).await;
-        if let Err(e) = result {
-            tracing::error!(job = %job.name, error = %e, "backup failed");
+        let report = monitor.run(job, &storages, Timestamp::now(), &cancel).await;
+        if report.status == Status::Failure {
             failed += 1;
         }
     }
+    // Pings and webhooks of the runs go out before the process ends.
+    monitor.notifier.flush().await;
     if failed > 0 {
         tracing::error!(failed, total = jobs.len(), "not every backup succeeded");
         EXIT_BACKUP_FAILED

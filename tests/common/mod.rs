@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod proxy;
+pub mod receiver;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
