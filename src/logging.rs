@@ -39,7 +39,7 @@ pub fn init(settings: &LogSettings) -> WorkerGuard {
     let (writer, guard) = NonBlockingBuilder::default()
         .buffered_lines_limit(QUEUED_LINES)
         .lossy(false)
-        .finish(std::io::stderr());
+        .finish(crate::progress::LogWriter);
     let layer = fmt::layer()
         .with_writer(writer)
         .with_target(false)

@@ -28,6 +28,13 @@ fn main() -> ExitCode {
     if let Command::Check = cli.command {
         return ExitCode::from(cli::check(&config));
     }
+    let by_hand = matches!(
+        cli.command,
+        Command::Backup { .. } | Command::Restore { .. } | Command::Verify { .. }
+    );
+    if by_hand && config.log.format == keepsake::config::LogFormat::Text {
+        keepsake::progress::live_if_terminal();
+    }
     let _guard = keepsake::logging::init(&config.log);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

@@ -1,14 +1,48 @@
-//! Progress of long runs: a line every `log.progress_interval` with the
-//! bytes read and stored, the rate and the time elapsed, for dumps,
-//! restores and verifications.
+//! Progress of long runs (dumps, restores, verifications): the bytes read
+//! and stored, the rate and the time elapsed. In logs, a line every
+//! `log.progress_interval`; when a person runs `backup`, `restore` or
+//! `verify` in a terminal, a live line at the bottom instead, with the
+//! log lines written above it ([`LogWriter`]).
 
-use std::io::Read;
+use std::io::{IsTerminal, Read, Write};
 use std::sync::Arc;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use indicatif::{HumanBytes, HumanDuration, MultiProgress, ProgressBar, ProgressStyle};
+
 static INTERVAL: OnceLock<Duration> = OnceLock::new();
+
+/// The live lines, when stderr is a terminal and a command asked for them.
+static TERMINAL: OnceLock<MultiProgress> = OnceLock::new();
+
+/// How often a live line is redrawn.
+const LIVE_EVERY: Duration = Duration::from_millis(200);
+
+/// Shows progress as live lines from now on, if stderr is a terminal
+/// (for commands a person runs; the agent logs).
+pub fn live_if_terminal() {
+    if std::io::stderr().is_terminal() {
+        let _ = TERMINAL.set(MultiProgress::new());
+    }
+}
+
+/// Where log lines go: stderr, around the live lines when there are any.
+pub struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match TERMINAL.get() {
+            Some(lines) => lines.suspend(|| std::io::stderr().write(buf)),
+            None => std::io::stderr().write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
 
 /// Sets the interval for the whole process (from `log.progress_interval`).
 pub fn set_interval(every: Duration) {
@@ -26,18 +60,39 @@ pub struct Progress {
     started: Instant,
     last: Instant,
     every: Duration,
+    /// The live line, in a terminal.
+    live: Option<ProgressBar>,
 }
 
 impl Progress {
     /// `what` names the run in the line: "backup", "restore", ...
     pub fn new(what: &'static str, key: &str) -> Progress {
         let now = Instant::now();
+        let live = TERMINAL.get().map(|lines| {
+            let bar = lines.add(ProgressBar::new_spinner());
+            let style = ProgressStyle::with_template("{spinner} {prefix}: {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner());
+            bar.set_style(style);
+            bar.set_prefix(format!("{what} {key}"));
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
         Progress {
             what,
             key: key.to_string(),
             started: now,
-            last: now,
-            every: interval(),
+            // The first live line is due at once, log lines after `every`.
+            last: if live.is_some() {
+                now - LIVE_EVERY
+            } else {
+                now
+            },
+            every: if live.is_some() {
+                LIVE_EVERY
+            } else {
+                interval()
+            },
+            live,
         }
     }
 
@@ -54,6 +109,10 @@ impl Progress {
             return;
         }
         self.last = Instant::now();
+        if let Some(bar) = &self.live {
+            bar.set_message(live_line(read, stored, self.started.elapsed()));
+            return;
+        }
         let elapsed = self.started.elapsed().as_secs_f64().max(0.001);
         let rate = format!("{:.1}", read as f64 / elapsed / 1_048_576.0);
         let (key, what, elapsed_s) = (&self.key, self.what, elapsed as u64);
@@ -75,6 +134,28 @@ impl Progress {
             ),
         }
     }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.live {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// The live line's text: `12.0 MiB read, 3.1 MiB stored, 4.0 MiB/s, 3 seconds`.
+fn live_line(read: u64, stored: Option<u64>, elapsed: Duration) -> String {
+    let rate = (read as f64 / elapsed.as_secs_f64().max(0.001)) as u64;
+    let stored = stored
+        .map(|s| format!(", {} stored", HumanBytes(s)))
+        .unwrap_or_default();
+    format!(
+        "{} read{stored}, {}/s, {}",
+        HumanBytes(read),
+        HumanBytes(rate),
+        HumanDuration(elapsed)
+    )
 }
 
 /// Counts the bytes read through it, for another thread to see.
@@ -105,6 +186,17 @@ impl<R: Read> Read for Counting<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_live_line_says_read_stored_rate_and_time() {
+        let line = live_line(8 * 1_048_576, Some(1_048_576), Duration::from_secs(2));
+        assert_eq!(
+            line,
+            "8.00 MiB read, 1.00 MiB stored, 4.00 MiB/s, 2 seconds"
+        );
+        let line = live_line(1024, None, Duration::from_secs(1));
+        assert_eq!(line, "1.00 KiB read, 1.00 KiB/s, 1 second");
+    }
 
     #[test]
     fn counting_sees_every_byte_read() {
