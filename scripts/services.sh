@@ -34,6 +34,13 @@ services_install() {
         services_log "installing PostgreSQL"
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
     fi
+    # promtool checks the metrics and the example alert rules; script(1)
+    # gives the progress test a terminal.
+    if ! command -v promtool >/dev/null || ! command -v script >/dev/null; then
+        services_log "installing promtool (prometheus) and script (bsdutils)"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+            --no-install-recommends prometheus bsdutils >/dev/null
+    fi
     if ! python3 -c 'import moto.server' 2>/dev/null; then
         services_log "installing moto[server]"
         python3 -m pip install -q 'moto[server]'

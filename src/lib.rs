@@ -29,8 +29,14 @@
 //!   psql/pg_restore in one transaction that only keepsake commits;
 //!   [`verify`] checks structure or
 //!   test-restores into a scratch database.
+//! - [`monitor`]: what the outside learns of each run: a report that
+//!   becomes Prometheus metrics (served with `/healthz` and `/readyz`
+//!   when `[http] listen` is set) and notifications (healthchecks.io
+//!   pings, webhooks), sent in the background so they never hold up a
+//!   backup. The agent and `keepsake backup` both run jobs through it.
 //! - Around them: [`shutdown`] turns SIGTERM/SIGINT into cancellation;
-//!   [`progress`] says how far long runs are;
+//!   [`progress`] says how far long runs are (log lines, or a live line
+//!   in a terminal);
 //!   [`logging`] sets up tracing; [`allocator`] keeps big buffers from
 //!   lingering; [`resources`] says what the process used.
 //!

@@ -280,3 +280,26 @@ async fn readyz_turns_503_past_stale_after_and_200_after_the_next_run() {
     assert_eq!(code, 200, "{body}");
     agent.stop_promptly();
 }
+
+/// The example alert rules are valid and fire when they should
+/// (`promtool test rules` on tests/prometheus/alerts_test.yml).
+#[test]
+fn the_example_alert_rules_fire_on_stale_and_failed_backups() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for args in [
+        vec!["check", "rules", "config/prometheus-alerts.yml"],
+        vec!["test", "rules", "tests/prometheus/alerts_test.yml"],
+    ] {
+        let out = std::process::Command::new("promtool")
+            .args(&args)
+            .current_dir(root)
+            .output()
+            .expect("promtool (Debian package prometheus; scripts/test.sh installs it)");
+        assert!(
+            out.status.success(),
+            "promtool {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
