@@ -116,7 +116,8 @@ pub async fn run(config: Config, source: &ConfigSource) -> u8 {
     agent.shutdown().await;
     stop_http.cancel();
     if let Some(http) = http {
-        let _ = http.await;
+        // A scraper holding its connection open must not hold the exit.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), http).await;
     }
     0
 }
