@@ -6,11 +6,13 @@
 //!   changes, reloads, the stop;
 //! - [`watch`]: noticing that the config file changed;
 //! - [`diff`]: what a reload changes, by job name, pure;
-//! - [`job_loop`]: a job's schedule loop and its runs.
+//! - [`job_loop`]: a job's schedule loop and its runs;
+//! - [`systemd`]: readiness, reload, stop and watchdog notifications.
 
 pub mod daemon;
 pub mod diff;
 pub mod job_loop;
+pub mod systemd;
 pub mod watch;
 
 use std::collections::BTreeMap;

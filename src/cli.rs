@@ -5,9 +5,15 @@
 //! - [`backup`]: `backup` and `prune`, which write to the storages;
 //! - [`list`]: `list`, and [`status`]: `status`, which only read;
 //! - [`restore`]: `restore` and `verify`, which read a backup back;
-//! - `run` is the agent ([`crate::agent::daemon`]); `check` is here.
+//! - [`check`]: `check`, the configuration (and `--connect`);
+//! - [`health`]: `health`, which asks a running agent;
+//! - [`generate`]: `completions` and `manual`, which need no configuration;
+//! - `run` is the agent ([`crate::agent::daemon`]).
 
 pub mod backup;
+pub mod check;
+pub mod generate;
+pub mod health;
 pub mod list;
 pub mod restore;
 pub mod status;
@@ -59,7 +65,29 @@ pub enum Command {
         dry_run: bool,
     },
     /// Validate the configuration and print it, secrets shown as ***.
-    Check,
+    Check {
+        /// Print nothing when all is well (for a service's pre-start check).
+        #[arg(long, short = 'q')]
+        quiet: bool,
+        /// Also connect to each job's database and find a pg_dump that
+        /// fits it; exit 1 when a server refuses keepsake (a missing role,
+        /// a wrong password), a warning when it cannot be reached now.
+        #[arg(long)]
+        connect: bool,
+    },
+    /// Ask the running agent's /healthz (http.listen); exit 0 when healthy.
+    Health,
+    /// Print the shell completion script for SHELL.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages into DIR (for packaging).
+    #[command(hide = true)]
+    Manual {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
     /// List every backup of each job, newest first.
     List {
         /// Only this job (repeatable). Default: every job.
@@ -152,7 +180,10 @@ pub struct VerifyPick {
 pub async fn dispatch(cli: &Cli, config: Config, source: &ConfigSource) -> u8 {
     match &cli.command {
         Command::Run => crate::agent::daemon::run(config, source).await,
-        Command::Check => check(&config),
+        Command::Check { quiet, connect } => check::check(&config, *quiet, *connect).await,
+        Command::Health => health::health(&config).await,
+        Command::Completions { shell } => generate::completions(*shell),
+        Command::Manual { dir } => generate::manual(dir),
         Command::Backup { jobs } => backup::backup(&config, jobs).await,
         Command::Prune { jobs, dry_run } => backup::prune(&config, jobs, *dry_run).await,
         Command::List { jobs, json } => list::list(&config, jobs, *json).await,
@@ -187,12 +218,6 @@ pub async fn dispatch(cli: &Cli, config: Config, source: &ConfigSource) -> u8 {
             .await
         }
     }
-}
-
-/// `keepsake check`
-pub fn check(config: &Config) -> u8 {
-    print!("{}", config::view::render_toml(config));
-    0
 }
 
 /// The named jobs (all when none is named), or None after logging the

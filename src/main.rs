@@ -17,6 +17,14 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    // These need no configuration.
+    match &cli.command {
+        Command::Completions { shell } => {
+            return ExitCode::from(cli::generate::completions(*shell));
+        }
+        Command::Manual { dir } => return ExitCode::from(cli::generate::manual(dir)),
+        _ => {}
+    }
     let source = ConfigSource::from_process(cli.config.as_deref());
     let config = match source.load() {
         Ok(config) => config,
@@ -25,9 +33,8 @@ fn main() -> ExitCode {
             return ExitCode::from(errors.exit_code());
         }
     };
-    if let Command::Check = cli.command {
-        return ExitCode::from(cli::check(&config));
-    }
+    // check and health print their own words; no log lines around them.
+    let quiet = matches!(cli.command, Command::Check { .. } | Command::Health);
     let by_hand = matches!(
         cli.command,
         Command::Backup { .. } | Command::Restore { .. } | Command::Verify { .. }
@@ -35,7 +42,7 @@ fn main() -> ExitCode {
     if by_hand && config.log.format == keepsake::config::LogFormat::Text {
         keepsake::progress::live_if_terminal();
     }
-    let _guard = keepsake::logging::init(&config.log);
+    let _guard = (!quiet).then(|| keepsake::logging::init(&config.log));
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

@@ -71,7 +71,16 @@ pub async fn run(config: Config, source: &ConfigSource) -> u8 {
     };
     let mut agent =
         Agent::start(config, Arc::new(crate::clock::SystemClock), monitor.clone()).await;
+    super::systemd::ready(agent.config().jobs.len());
+    // The watchdog is pinged from this loop: if it wedges, pings stop.
+    let mut watchdog = super::systemd::watchdog_every().map(tokio::time::interval);
     loop {
+        let ping = async {
+            match watchdog.as_mut() {
+                Some(every) => every.tick().await,
+                None => std::future::pending().await,
+            }
+        };
         let changed = async {
             match watch.as_mut() {
                 Some(w) => w.changed().await,
@@ -83,8 +92,13 @@ pub async fn run(config: Config, source: &ConfigSource) -> u8 {
             _ = int.recv() => break,
             _ = hup.recv() => "SIGHUP",
             _ = changed => "the config file changed",
+            _ = ping => {
+                super::systemd::watchdog();
+                continue;
+            }
         };
         tracing::info!(reason = why, "reloading the configuration");
+        super::systemd::reloading();
         let refused = match source.load_off_runtime().await {
             Ok(new) if !schedules_something(&new) => {
                 tracing::error!("{NOTHING_SCHEDULED}; the running configuration stays");
@@ -104,6 +118,7 @@ pub async fn run(config: Config, source: &ConfigSource) -> u8 {
                 ))
             }
         };
+        super::systemd::ready(agent.config().jobs.len());
         monitor.metrics.reloaded(refused.is_none());
         if let Some(why) = refused {
             let targets = &agent.config().notify.targets;
@@ -113,6 +128,7 @@ pub async fn run(config: Config, source: &ConfigSource) -> u8 {
         }
     }
     tracing::info!("stopping: no new backups start");
+    super::systemd::stopping();
     agent.shutdown().await;
     stop_http.cancel();
     if let Some(http) = http {

@@ -17,6 +17,7 @@ use tokio_util::task::TaskTracker;
 use super::metrics::Metrics;
 use super::report::{RunReport, Status, tail};
 use crate::config::{Delivery, NotifyTargets, secret};
+pub use deliver::describe as describe_error;
 use deliver::{Body, Message};
 
 /// The most of an error a failure ping carries (healthchecks.io keeps

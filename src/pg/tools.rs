@@ -228,6 +228,9 @@ pub fn command(program: &Path, conn: &Connection) -> Command {
 /// Asks the server for `server_version_num` with `psql`.
 pub async fn server_version(psql: &Path, conn: &Connection) -> Result<PgVersion, ToolError> {
     let output = command(psql, conn)
+        // Messages in English: `check --connect` tells a refusal (a missing
+        // role) from a server that is down by them.
+        .env("LC_MESSAGES", "C")
         .args([
             "-X",
             "-A",

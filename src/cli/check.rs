@@ -1,0 +1,134 @@
+//! `keepsake check [--quiet] [--connect]`: the configuration as TOML with
+//! secrets as `***`; with `--connect`, also whether each job's database
+//! lets keepsake in and has a pg_dump that fits it, so that a package
+//! that is not set up yet fails at start instead of at the first backup.
+
+use super::select_jobs;
+use crate::config::{self, Config, JobConfig};
+use crate::pg::tools::{self, ToolError};
+
+/// What `--connect` found for one job.
+#[derive(Debug, PartialEq, Eq)]
+enum Reach {
+    /// Connected, and a fitting pg_dump exists: what to print.
+    Ready(String),
+    /// The server answered and refused (role, password, database, pg_hba),
+    /// or no pg_dump fits it: a setup problem that waiting does not fix.
+    Refused(String),
+    /// The server could not be reached now (down, starting, no route):
+    /// a warning, since it may come up before the first backup.
+    Unreachable(String),
+}
+
+/// Where people find how to create the role and grant it.
+const ROLE_HINT: &str = "keepsake needs a PostgreSQL role that can log in and read everything \
+     (GRANT pg_read_all_data), reached by peer authentication over the Unix socket for a local \
+     server, or with a password (password_file, ~/.pgpass) for a remote one; see \"Database role\" \
+     in /usr/share/doc/keepsake/README.md";
+
+/// Fragments of libpq's messages for a server that is not there (yet).
+const UNREACHABLE: &[&str] = &[
+    "Connection refused",
+    "No such file or directory",
+    "could not translate host name",
+    "timeout expired",
+    "Connection timed out",
+    "No route to host",
+    "Network is unreachable",
+    "the database system is starting up",
+    "the database system is shutting down",
+    "the database system is in recovery mode",
+    "too many clients",
+];
+
+/// Whether psql's error says the server was not reached (rather than
+/// that it refused).
+fn unreachable(message: &str) -> bool {
+    UNREACHABLE.iter().any(|m| message.contains(m))
+}
+
+/// `keepsake check`: exit 0 when the configuration is valid (and, with
+/// `connect`, every database let keepsake in), 1 when one refused.
+pub async fn check(config: &Config, quiet: bool, connect: bool) -> u8 {
+    if !quiet {
+        print!("{}", config::view::render_toml(config));
+    }
+    if !connect {
+        return 0;
+    }
+    let Some(jobs) = select_jobs(config, &[]) else {
+        return 1;
+    };
+    let mut refused = 0;
+    for job in jobs {
+        match reach(job).await {
+            Reach::Ready(what) if !quiet => println!("jobs.{}: {what}", job.name),
+            Reach::Ready(_) => {}
+            Reach::Unreachable(why) => eprintln!(
+                "keepsake: warning: jobs.{}: the database cannot be reached now ({why}); \
+                 backups will fail until it can",
+                job.name
+            ),
+            Reach::Refused(why) => {
+                refused += 1;
+                eprintln!("keepsake: jobs.{}: {why}", job.name);
+            }
+        }
+    }
+    if refused > 0 {
+        eprintln!("keepsake: {ROLE_HINT}");
+        1
+    } else {
+        0
+    }
+}
+
+async fn reach(job: &JobConfig) -> Reach {
+    let psql = match tools::newest("psql").await {
+        Ok(psql) => psql,
+        Err(e) => return Reach::Refused(e.to_string()),
+    };
+    let server = match tools::server_version(&psql.path, &job.connection).await {
+        Ok(v) => v,
+        Err(ToolError::ServerVersion(message)) if unreachable(&message) => {
+            return Reach::Unreachable(message);
+        }
+        Err(e) => return Reach::Refused(format!("PostgreSQL refused keepsake: {e}")),
+    };
+    let dumps = tools::discover("pg_dump").await;
+    match tools::choose(&dumps, server, "pg_dump") {
+        Ok(dump) => Reach::Ready(format!(
+            "connected to PostgreSQL {server}; pg_dump {} ({}) fits",
+            dump.version,
+            dump.path.display()
+        )),
+        Err(e) => Reach::Refused(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_that_is_down_is_told_from_one_that_refuses() {
+        for down in [
+            "psql: error: connection to server at \"127.0.0.1\", port 5999 failed: Connection refused",
+            "psql: error: connection to server on socket \"/run/postgresql/.s.PGSQL.5432\" failed: No such file or directory",
+            "psql: error: could not translate host name \"db\" to address: Name or service not known",
+            "FATAL:  the database system is starting up",
+        ] {
+            assert!(unreachable(down), "{down}");
+        }
+        for refused in [
+            "FATAL:  role \"keepsake\" does not exist",
+            "FATAL:  Peer authentication failed for user \"keepsake\"",
+            "fe_sendauth: no password supplied",
+            "FATAL:  password authentication failed for user \"app\"",
+            "FATAL:  database \"shop\" does not exist",
+            "FATAL:  no pg_hba.conf entry for host \"10.0.0.2\"",
+        ] {
+            assert!(!unreachable(refused), "{refused}");
+        }
+    }
+}
