@@ -40,13 +40,20 @@ COPY --from=pg17 /usr/lib/postgresql/17/bin/pg_dump /usr/lib/postgresql/17/bin/p
 # libpq lives in the multiarch directory (x86_64-linux-gnu, aarch64-linux-gnu),
 # which a COPY cannot name for every platform: the glob finds it. The newest
 # libpq (18) serves every older client; the copyright files carry the
-# PostgreSQL licence that the copied programs require.
+# PostgreSQL licence that the copied programs require. Directories are made
+# with mkdir (0755), not `cp -a --parents`, which fails in bookworm's
+# coreutils 9.1 outside / and leaves 0700 directories behind.
 RUN set -eux; \
     mkdir -p /out/usr/lib/postgresql/18/bin; \
-    cp -a /usr/lib/postgresql/18/bin/pg_dump /usr/lib/postgresql/18/bin/pg_restore /usr/lib/postgresql/18/bin/psql \
+    cp /usr/lib/postgresql/18/bin/pg_dump /usr/lib/postgresql/18/bin/pg_restore /usr/lib/postgresql/18/bin/psql \
         /out/usr/lib/postgresql/18/bin/; \
-    cp -a --parents /usr/lib/*-linux-gnu/libpq.so.5* /out/; \
-    cp -a --parents /usr/share/doc/libpq5/copyright /usr/share/doc/postgresql-client-18/copyright /out/
+    libdir="$(dirname /usr/lib/*-linux-gnu/libpq.so.5)"; \
+    mkdir -p "/out$libdir"; \
+    cp -P "$libdir"/libpq.so.5* "/out$libdir/"; \
+    for doc in libpq5 postgresql-client-18; do \
+        mkdir -p "/out/usr/share/doc/$doc"; \
+        cp "/usr/share/doc/$doc/copyright" "/out/usr/share/doc/$doc/"; \
+    done
 
 # ---------------------------------------------------------------- runtime
 FROM debian:bookworm-slim
