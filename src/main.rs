@@ -33,6 +33,14 @@ fn main() -> ExitCode {
             return ExitCode::from(errors.exit_code());
         }
     };
+    let uses_s3 = config
+        .storage
+        .values()
+        .any(|s| matches!(s, keepsake::config::StorageConfig::S3(_)));
+    if uses_s3 && let Some(problem) = keepsake::storage::s3::trust_store_problem() {
+        eprintln!("keepsake: {problem}");
+        return ExitCode::from(1);
+    }
     // check and health print their own words; no log lines around them.
     let quiet = matches!(cli.command, Command::Check { .. } | Command::Health);
     let by_hand = matches!(

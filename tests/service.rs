@@ -216,3 +216,28 @@ fn completions_and_man_pages_need_no_configuration() {
         assert!(text.contains(".TH"), "{page}");
     }
 }
+
+#[test]
+fn a_system_without_ca_certificates_gets_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{}\n[jobs.shop]\ndatabase = \"shop\"\n",
+        s3_storage_toml("s3", "no-certs", &s3_url())
+    );
+    let config = write_config(dir.path(), &text);
+    for command in ["check", "list", "backup"] {
+        let mut cmd = keepsake(None);
+        cmd.arg("-c")
+            .arg(&config)
+            .arg(command)
+            .env("SSL_CERT_FILE", dir.path().join("none.pem"))
+            .env("SSL_CERT_DIR", dir.path().join("none"));
+        let (code, _, stderr) = run(cmd);
+        assert_eq!(code, 1, "{command}: {stderr}");
+        assert!(
+            stderr.contains("install the ca-certificates package"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}

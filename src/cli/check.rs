@@ -27,9 +27,11 @@ const ROLE_HINT: &str = "keepsake needs a PostgreSQL role that can log in and re
      in /usr/share/doc/keepsake/README.md";
 
 /// Fragments of libpq's messages for a server that is not there (yet).
+/// A Unix socket that does not exist is not among them: the unit starts
+/// after a local PostgreSQL, so a missing socket means none listens there
+/// (not installed, or another port), which waiting does not fix.
 const UNREACHABLE: &[&str] = &[
     "Connection refused",
-    "No such file or directory",
     "could not translate host name",
     "timeout expired",
     "Connection timed out",
@@ -93,6 +95,12 @@ async fn reach(job: &JobConfig) -> Reach {
         Err(ToolError::ServerVersion(message)) if unreachable(&message) => {
             return Reach::Unreachable(message);
         }
+        Err(ToolError::ServerVersion(message)) if message.contains("on socket") => {
+            return Reach::Refused(format!(
+                "no PostgreSQL listens on that socket (not installed, not started, or on \
+                 another port or socket directory): {message}"
+            ));
+        }
         Err(e) => return Reach::Refused(format!("PostgreSQL refused keepsake: {e}")),
     };
     let dumps = tools::discover("pg_dump").await;
@@ -114,13 +122,13 @@ mod tests {
     fn a_server_that_is_down_is_told_from_one_that_refuses() {
         for down in [
             "psql: error: connection to server at \"127.0.0.1\", port 5999 failed: Connection refused",
-            "psql: error: connection to server on socket \"/run/postgresql/.s.PGSQL.5432\" failed: No such file or directory",
             "psql: error: could not translate host name \"db\" to address: Name or service not known",
             "FATAL:  the database system is starting up",
         ] {
             assert!(unreachable(down), "{down}");
         }
         for refused in [
+            "psql: error: connection to server on socket \"/run/postgresql/.s.PGSQL.5432\" failed: No such file or directory",
             "FATAL:  role \"keepsake\" does not exist",
             "FATAL:  Peer authentication failed for user \"keepsake\"",
             "fe_sendauth: no password supplied",

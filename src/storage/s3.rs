@@ -406,3 +406,15 @@ impl Storage for S3Storage {
         Box::new(S3Upload::new(self.clone(), key, run))
     }
 }
+
+/// Why S3 cannot be used on this system, if it cannot: the S3 client needs
+/// the system's CA certificates (even for an http:// endpoint) and would
+/// panic without them.
+pub fn trust_store_problem() -> Option<String> {
+    let found = rustls_native_certs::load_native_certs();
+    found.certs.is_empty().then(|| {
+        "no CA certificates were found on this system (on Debian: install the \
+         ca-certificates package); keepsake needs them to talk to S3"
+            .to_string()
+    })
+}
