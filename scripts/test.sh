@@ -23,6 +23,7 @@ trap cleanup EXIT
 
 services_start "$base"
 services_start_pg18 "$base"
+services_start_servers "$base"
 services_start_rgw "$base"
 # The keys the tests sign with: moto takes any, the rgw user has these (by
 # default the S3_KEY and S3_SECRET of tests/common/mod.rs).

@@ -270,6 +270,11 @@ pub async fn back_up(
         pg_dump = %pg_dump.path.display(),
         "dumping with the oldest pg_dump that fits the server"
     );
+    if job.format == crate::config::DumpFormat::Custom
+        && let Some(problem) = crate::restore::archive_problem(pg_dump.version, server)
+    {
+        tracing::warn!(job = %job.name, "these backups cannot be restored into the server they come from: {problem}; or use format = \"plain\"");
+    }
     let versions = Versions {
         server,
         pg_dump: pg_dump.version,

@@ -51,6 +51,7 @@ pub fn expect(manifest: Option<&Manifest>) -> Expect {
 pub struct Client {
     pub program: &'static str,
     pub path: PathBuf,
+    pub version: PgVersion,
 }
 
 /// The client for `backup`: the oldest one at least as new as the pg_dump
@@ -82,5 +83,6 @@ pub async fn client_for(backup: &Backup, manifest: Option<&Manifest>) -> Result<
     Ok(Client {
         program,
         path: tool.path.clone(),
+        version: tool.version,
     })
 }

@@ -1,9 +1,13 @@
 //! Restoring a backup: pick it, read its manifest, stream it from storage
 //! through checksum and decompression into `psql` (plain) or `pg_restore`
 //! (custom), inside one transaction that commits only after the whole
-//! object proved sound ([`transaction`]).
+//! object proved sound ([`transaction`]); into a server older than the
+//! dump's pg_dump as far as that can work ([`compat`]).
 
+mod compat;
 mod transaction;
+
+pub use compat::archive_problem;
 
 use std::process::Stdio;
 use std::time::Instant;
@@ -67,6 +71,8 @@ pub enum RestoreError {
     CommitsItself,
     #[error("stopped by a signal; nothing was restored")]
     Cancelled,
+    #[error("{0}; nothing was restored")]
+    OlderTarget(String),
     #[error("{program} failed ({status}){}", stderr::tail_text(.stderr))]
     Client {
         program: &'static str,
@@ -163,6 +169,16 @@ pub async fn apply(
 ) -> Result<Summary, RestoreError> {
     let program = client.program;
     let plain = backup.name.format == DumpFormat::Plain;
+    let psql = match plain {
+        true => client.path.clone(),
+        false => tools::newest("psql").await?.path,
+    };
+    let target_version = tools::server_version(&psql, conn).await?;
+    if !plain && let Some(problem) = compat::archive_problem(client.version, target_version) {
+        return Err(RestoreError::OlderTarget(problem));
+    }
+    // An older server than pg_dump's: one header line is commented out.
+    let old_target = plain && compat::lacks_transaction_timeout(target_version);
     let mut cmd = tools::command(&client.path, conn);
     if plain {
         // No --single-transaction: psql would commit at the end of its
@@ -208,7 +224,7 @@ pub async fn apply(
     // Cancelled or failed, the client is killed at once; the reader ends
     // on its own when it finds nobody listening.
     let fed = tokio::select! {
-        fed = feed(&mut stdin, rx, preamble, &backup.key) => Some(fed),
+        fed = feed(&mut stdin, rx, preamble, &backup.key, old_target) => Some(fed),
         _ = cancel.cancelled() => None,
     };
     let edges = match fed {
@@ -306,6 +322,7 @@ async fn feed(
     mut rx: mpsc::Receiver<Bytes>,
     preamble: Option<String>,
     key: &str,
+    old_target: bool,
 ) -> std::io::Result<Edges> {
     if let Some(sql) = preamble {
         stdin.write_all(sql.as_bytes()).await?;
@@ -313,7 +330,11 @@ async fn feed(
     let mut progress = Progress::new("restore", key);
     let mut bytes = 0u64;
     let mut edges = Edges::default();
-    while let Some(chunk) = rx.recv().await {
+    let mut first = true;
+    while let Some(mut chunk) = rx.recv().await {
+        if std::mem::take(&mut first) && old_target {
+            chunk = compat::plain_header(chunk);
+        }
         stdin.write_all(&chunk).await?;
         edges.update(&chunk);
         bytes += chunk.len() as u64;
