@@ -25,7 +25,8 @@ DEADLINE=60
 journal() { journalctl --no-pager -u keepsake.service; }
 
 step "install: enabled, not started, default config 0640 root:keepsake"
-dpkg -i "$share/keepsake.deb" >/dev/null 2>&1 || fail "dpkg -i"
+installed=$(dpkg -i "$share/keepsake.deb" 2>&1) || fail "dpkg -i: $installed"
+! echo "$installed" | grep -qi "warn" || fail "the installation warns: $installed"
 systemctl is-enabled keepsake >/dev/null || fail "not enabled"
 ! systemctl is-active keepsake >/dev/null || fail "started by the installation"
 [ "$(stat -c '%a %U:%G' /etc/keepsake/keepsake.toml)" = "640 root:keepsake" ] || fail "config mode"
