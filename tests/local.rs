@@ -181,3 +181,45 @@ storage = ["disk", "s3"]
     let in_s3 = get(&bucket, &outcome.copies[1].backup.key).await;
     assert_eq!(on_disk, in_s3, "both destinations hold the same bytes");
 }
+
+/// Backups hold every row: files 0600 and new directories 0700, even
+/// under a umask that lets everyone read (000).
+#[test]
+fn local_backups_are_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = sample_db("modes");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("backups");
+    let config = dir.path().join("keepsake.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[storage.disk]\ntype = \"local\"\npath = \"{}\"\nprefix = \"nightly\"\n\
+             [jobs.shop]\ndatabase = \"{}\"\n",
+            root.display(),
+            db_url(&db)
+        ),
+    )
+    .unwrap();
+    let mut cmd = std::process::Command::new("sh");
+    cmd.env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .args(["-c", "umask 000 && exec \"$0\" -c \"$1\" backup"])
+        .arg(env!("CARGO_BIN_EXE_keepsake"))
+        .arg(&config);
+    let (code, _, stderr) = run(cmd);
+    assert_eq!(code, 0, "{stderr}");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let files = walk(&root);
+    assert_eq!(files.len(), 2, "backup and manifest: {files:?}");
+    for file in &files {
+        assert_eq!(mode(file), 0o600, "{}", file.display());
+    }
+    for d in [
+        root.clone(),
+        root.join("nightly"),
+        root.join("nightly/shop"),
+    ] {
+        assert_eq!(mode(&d), 0o700, "{}", d.display());
+    }
+}

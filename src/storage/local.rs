@@ -112,7 +112,7 @@ impl Storage for LocalStorage {
 
     /// Creates the directory if needed, so a bad path fails before a dump.
     async fn preflight(&self) -> Result<(), StorageError> {
-        fs::create_dir_all(&self.root)
+        private_dirs(&self.root)
             .await
             .map_err(|e| self.error("mkdir", "", e))
     }
@@ -238,6 +238,37 @@ fn modified(meta: &std::fs::Metadata) -> Option<jiff::Timestamp> {
     jiff::Timestamp::try_from(at).ok()
 }
 
+/// Backups hold every row of a database: their files are for keepsake's
+/// user alone (0600, directories 0700), whatever the umask says.
+const FILE_MODE: u32 = 0o600;
+const DIR_MODE: u32 = 0o700;
+
+/// Creates `dir` and its missing parents as 0700; existing ones are left
+/// as they are (the operator's choice).
+async fn private_dirs(dir: &Path) -> std::io::Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(dir)
+        .await
+}
+
+/// Creates a new file readable and writable by its owner only: created
+/// 0600 (a umask can only take bits away) and set to 0600 once open (so a
+/// umask cannot take away the owner's either).
+async fn create_private(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::PermissionsExt;
+    let file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .open(path)
+        .await?;
+    file.set_permissions(std::fs::Permissions::from_mode(FILE_MODE))
+        .await?;
+    Ok(file)
+}
+
 /// What marks a temp file, between the final name and `PID-N`.
 const PARTIAL: &str = ".partial-";
 
@@ -254,12 +285,12 @@ impl LocalUpload {
         if self.file.is_none() {
             let path = self.store.path_of(&self.key)?;
             if let Some(dir) = path.parent() {
-                fs::create_dir_all(dir)
+                private_dirs(dir)
                     .await
                     .map_err(|e| self.store.error("mkdir", &self.key, e))?;
             }
             let temp = temp_name(&path);
-            let file = File::create_new(&temp)
+            let file = create_private(&temp)
                 .await
                 .map_err(|e| self.store.error("create", &self.key, e))?;
             track_temp(&temp, true);
