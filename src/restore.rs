@@ -116,6 +116,13 @@ pub async fn restore(
     }
     let client = readback::client_for(&backup, manifest.as_ref()).await?;
     let psql = tools::newest("psql").await?.path;
+    // Before the target is touched: can the client restore into it at all?
+    let target_version = tools::server_version(&psql, &database::maintenance(target)).await?;
+    if backup.name.format == DumpFormat::Custom
+        && let Some(problem) = compat::archive_problem(client.version, target_version)
+    {
+        return Err(RestoreError::OlderTarget(problem));
+    }
     if flags.create && database::create_database(&psql, target).await? {
         tracing::info!("target database created");
     }
@@ -133,12 +140,16 @@ pub async fn restore(
     );
     let started = Instant::now();
     let expect = readback::expect(manifest.as_ref());
+    let into = Target {
+        conn: target,
+        version: target_version,
+    };
     let summary = apply(
         storage,
         &backup,
         &expect,
         &client,
-        target,
+        &into,
         flags.clean,
         cancel,
     )
@@ -154,7 +165,13 @@ pub async fn restore(
     Ok(Restored { backup, summary })
 }
 
-/// Streams `backup` into its client on `conn`, in one transaction that
+/// The database a restore goes into, and its server's version.
+pub struct Target<'a> {
+    pub conn: &'a Connection,
+    pub version: tools::PgVersion,
+}
+
+/// Streams `backup` into its client on `target`, in one transaction that
 /// commits only when the whole object was read, matched its manifest and
 /// (plain) ended like a whole dump. Cancelled, or failing anywhere, the
 /// client is stopped before it can commit: the target stays as it was.
@@ -163,22 +180,18 @@ pub async fn apply(
     backup: &Backup,
     expect: &Expect,
     client: &Client,
-    conn: &Connection,
+    target: &Target<'_>,
     clean: bool,
     cancel: &CancellationToken,
 ) -> Result<Summary, RestoreError> {
     let program = client.program;
     let plain = backup.name.format == DumpFormat::Plain;
-    let psql = match plain {
-        true => client.path.clone(),
-        false => tools::newest("psql").await?.path,
-    };
-    let target_version = tools::server_version(&psql, conn).await?;
-    if !plain && let Some(problem) = compat::archive_problem(client.version, target_version) {
+    let conn = target.conn;
+    if !plain && let Some(problem) = compat::archive_problem(client.version, target.version) {
         return Err(RestoreError::OlderTarget(problem));
     }
     // An older server than pg_dump's: one header line is commented out.
-    let old_target = plain && compat::lacks_transaction_timeout(target_version);
+    let old_target = plain && compat::header_needs_filter(client.version, target.version);
     let mut cmd = tools::command(&client.path, conn);
     if plain {
         // No --single-transaction: psql would commit at the end of its

@@ -108,11 +108,16 @@ async fn scratch_restore(
         password: server.password.clone(),
     };
     let psql = tools::newest("psql").await?.path;
+    let version = tools::server_version(&psql, &database::maintenance(server)).await?;
     database::create_database(&psql, &scratch).await?;
     tracing::info!(database = %name, "scratch database created");
     let result = async {
+        let target = restore::Target {
+            conn: &scratch,
+            version,
+        };
         let summary =
-            restore::apply(storage, backup, expect, client, &scratch, false, cancel).await?;
+            restore::apply(storage, backup, expect, client, &target, false, cancel).await?;
         let counts = database::tables_and_rows(&psql, &scratch).await?;
         Ok::<_, VerifyError>((summary, counts))
     }

@@ -249,12 +249,12 @@ async fn an_archive_from_a_newer_pg_dump_is_refused_by_an_older_server_with_the_
         "warned at backup time: {stderr}"
     );
 
+    // Refused before anything happens: --create makes no database.
     let target = format!("{db}_r");
-    psql_at(&port, "postgres", &format!("CREATE DATABASE {target}"));
     let mut cmd = keepsake(Some(&pg18_bin()));
     cmd.arg("-c")
         .arg(&config)
-        .args(["restore", "--job", "shop", "--latest", "--to"])
+        .args(["restore", "--job", "shop", "--latest", "--create", "--to"])
         .arg(url(&target));
     let (code, _, stderr) = run(cmd);
     assert_eq!(code, 4, "{stderr}");
@@ -263,12 +263,6 @@ async fn an_archive_from_a_newer_pg_dump_is_refused_by_an_older_server_with_the_
             && stderr.contains("install the PostgreSQL 16 client programs"),
         "{stderr}"
     );
-    assert_eq!(
-        psql_at(
-            &port,
-            &target,
-            "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace"
-        ),
-        "0"
-    );
+    let exists = format!("SELECT count(*) FROM pg_database WHERE datname = '{target}'");
+    assert_eq!(psql_at(&port, "postgres", &exists), "0");
 }

@@ -2,9 +2,10 @@
 //! (a 16 server backed up with pg_dump 18 because no pg_dump 16 was
 //! installed). pg_dump 17 and newer start every dump with
 //! `SET transaction_timeout = 0;`, a setting older servers do not have:
-//! psql would stop at that line. In a plain dump keepsake turns that one
-//! line of the header into a comment; pg_restore sends it on its own
-//! connection, so an archive is refused up front, naming the fix.
+//! psql would stop at that line. In such a plain dump keepsake turns that
+//! one line of the header (the comments and settings before the first
+//! statement) into a comment; pg_restore sends it on its own connection,
+//! so an archive is refused before the target is touched, naming the fix.
 
 use bytes::Bytes;
 
@@ -20,15 +21,16 @@ const TIMEOUT_LINE: &[u8] = b"SET transaction_timeout = 0;\n";
 /// after the few comment lines at the top).
 const HEADER: usize = 4096;
 
-/// Whether a server of `target` lacks `transaction_timeout`.
-pub fn lacks_transaction_timeout(target: PgVersion) -> bool {
-    target.major() < TIMEOUT_SINCE
+/// Whether a plain dump read by psql of `client` (as new as the pg_dump
+/// that wrote it) may carry the setting a server of `target` lacks.
+pub fn header_needs_filter(client: PgVersion, target: PgVersion) -> bool {
+    client.major() >= TIMEOUT_SINCE && target.major() < TIMEOUT_SINCE
 }
 
 /// Why an archive read by `pg_restore` of `client` cannot go into a server
 /// of `target`, if it cannot.
 pub fn archive_problem(client: PgVersion, target: PgVersion) -> Option<String> {
-    (client.major() >= TIMEOUT_SINCE && lacks_transaction_timeout(target)).then(|| {
+    header_needs_filter(client, target).then(|| {
         format!(
             "this archive needs pg_restore {client} (it was written by a pg_dump that new), which \
              sets transaction_timeout, a setting PostgreSQL {target} does not have; restore it \
@@ -38,21 +40,42 @@ pub fn archive_problem(client: PgVersion, target: PgVersion) -> Option<String> {
     })
 }
 
+/// Whether `line` belongs to a plain dump's header: comments, blank
+/// lines, psql's `\restrict`, and the settings before the first object.
+fn header_line(line: &[u8]) -> bool {
+    line.is_empty()
+        || line.starts_with(b"--")
+        || line.starts_with(b"\\restrict ")
+        || line.starts_with(b"SET ")
+        || line.starts_with(b"SELECT pg_catalog.set_config(")
+}
+
 /// The first chunk of a plain dump with the `transaction_timeout` line of
-/// its header turned into a comment; other chunks, and dumps without the
-/// line, pass unchanged.
+/// its header turned into a comment. Only the header is searched (up to
+/// the first line that is not a comment or a setting, within the first
+/// 4 KiB; the stream's first chunk is far larger): a line of data or of a
+/// function body is never touched. Other chunks pass unchanged.
 pub fn plain_header(first: Bytes) -> Bytes {
-    let head = &first[..first.len().min(HEADER)];
-    let Some(at) = head
-        .windows(TIMEOUT_LINE.len())
-        .position(|w| w == TIMEOUT_LINE)
-    else {
+    let mut start = 0;
+    let mut found = None;
+    while start < first.len().min(HEADER) {
+        let end = first[start..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(first.len(), |i| start + i);
+        let line = &first[start..end];
+        if line == &TIMEOUT_LINE[..TIMEOUT_LINE.len() - 1] {
+            found = Some(start);
+            break;
+        }
+        if !header_line(line) {
+            break;
+        }
+        start = end + 1;
+    }
+    let Some(at) = found else {
         return first;
     };
-    // Only a whole line of the header, never text inside data.
-    if at > 0 && first[at - 1] != b'\n' {
-        return first;
-    }
     let mut out = Vec::with_capacity(first.len() + 3);
     out.extend_from_slice(&first[..at]);
     out.extend_from_slice(b"-- ");
@@ -81,6 +104,20 @@ mod tests {
         assert_eq!(plain_header(without.clone()), without);
         let inside = Bytes::from_static(b"INSERT 'xSET transaction_timeout = 0;\n");
         assert_eq!(plain_header(inside.clone()), inside);
+        // The same line as data, after the header, stays data.
+        let data = Bytes::from_static(
+            b"--\nSET lock_timeout = 0;\n\nCOPY public.migrations (sql) FROM stdin;\nSET transaction_timeout = 0;\n\\.\n",
+        );
+        assert_eq!(plain_header(data.clone()), data);
+    }
+
+    #[test]
+    fn only_dumps_from_pg_dump_17_up_into_older_servers_are_filtered() {
+        let v = |major: u32| PgVersion(major * 10_000);
+        assert!(header_needs_filter(v(18), v(16)));
+        assert!(!header_needs_filter(v(15), v(15)));
+        assert!(!header_needs_filter(v(16), v(14)));
+        assert!(!header_needs_filter(v(18), v(17)));
     }
 
     #[test]
