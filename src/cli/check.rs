@@ -37,10 +37,16 @@ const UNREACHABLE: &[&str] = &[
     "Connection timed out",
     "No route to host",
     "Network is unreachable",
+    "Connection reset by peer",
+    "server closed the connection unexpectedly",
+    "could not receive data from server",
     "the database system is starting up",
     "the database system is shutting down",
     "the database system is in recovery mode",
+    "the database system is not yet accepting connections",
+    "the database system is not accepting connections",
     "too many clients",
+    "remaining connection slots are reserved",
 ];
 
 /// Whether psql's error says the server was not reached (rather than
@@ -61,9 +67,18 @@ pub async fn check(config: &Config, quiet: bool, connect: bool) -> u8 {
     let Some(jobs) = select_jobs(config, &[]) else {
         return 1;
     };
+    // Every job at once: a pre-start check must not add up connect
+    // timeouts (systemd gives the start 90 s).
+    let mut probes = tokio::task::JoinSet::new();
+    for (i, job) in jobs.iter().enumerate() {
+        let job = (*job).clone();
+        probes.spawn(async move { (i, reach(&job).await) });
+    }
+    let mut reached: Vec<(usize, Reach)> = probes.join_all().await;
+    reached.sort_by_key(|(i, _)| *i);
     let mut refused = 0;
-    for job in jobs {
-        match reach(job).await {
+    for (job, (_, reach)) in jobs.iter().zip(reached) {
+        match reach {
             Reach::Ready(what) if !quiet => println!("jobs.{}: {what}", job.name),
             Reach::Ready(_) => {}
             Reach::Unreachable(why) => eprintln!(
@@ -95,7 +110,11 @@ async fn reach(job: &JobConfig) -> Reach {
         Err(ToolError::ServerVersion(message)) if unreachable(&message) => {
             return Reach::Unreachable(message);
         }
-        Err(ToolError::ServerVersion(message)) if message.contains("on socket") => {
+        // libpq names the socket in every error over it; only a missing
+        // socket file means nobody listens there.
+        Err(ToolError::ServerVersion(message))
+            if message.contains("on socket") && message.contains("No such file or directory") =>
+        {
             return Reach::Refused(format!(
                 "no PostgreSQL listens on that socket (not installed, not started, or on \
                  another port or socket directory): {message}"
@@ -127,9 +146,13 @@ mod tests {
         ] {
             assert!(unreachable(down), "{down}");
         }
+        assert!(unreachable(
+            "psql: error: connection to server at \"10.0.0.5\", port 5432 failed: FATAL:  the database system is not yet accepting connections"
+        ));
         for refused in [
             "psql: error: connection to server on socket \"/run/postgresql/.s.PGSQL.5432\" failed: No such file or directory",
             "FATAL:  role \"keepsake\" does not exist",
+            "psql: error: connection to server on socket \"/var/run/postgresql/.s.PGSQL.5432\" failed: FATAL:  role \"keepsake\" does not exist",
             "FATAL:  Peer authentication failed for user \"keepsake\"",
             "fe_sendauth: no password supplied",
             "FATAL:  password authentication failed for user \"app\"",

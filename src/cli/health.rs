@@ -29,11 +29,15 @@ pub async fn health(config: &Config) -> u8 {
         return 1;
     };
     let url = format!("http://{}/healthz", target(listen));
-    let answer = reqwest::Client::new()
-        .get(&url)
-        .timeout(TIMEOUT)
-        .send()
-        .await;
+    // Loopback: never through a proxy the environment may name.
+    let client = match reqwest::Client::builder().no_proxy().build() {
+        Ok(client) => client,
+        Err(e) => {
+            eprintln!("keepsake: {}", crate::monitor::notify::describe_error(&e));
+            return 1;
+        }
+    };
+    let answer = client.get(&url).timeout(TIMEOUT).send().await;
     match answer {
         Ok(a) if a.status().is_success() => {
             println!("ok");

@@ -229,8 +229,10 @@ pub fn command(program: &Path, conn: &Connection) -> Command {
 pub async fn server_version(psql: &Path, conn: &Connection) -> Result<PgVersion, ToolError> {
     let output = command(psql, conn)
         // Messages in English: `check --connect` tells a refusal (a missing
-        // role) from a server that is down by them.
-        .env("LC_MESSAGES", "C")
+        // role) from a server that is down by them. (Messages the server
+        // itself sends come in its own lc_messages.)
+        .env("LC_ALL", "C")
+        .env_remove("LANGUAGE")
         .args([
             "-X",
             "-A",
