@@ -110,7 +110,7 @@ EXPOSE 9187
 USER 10001:10001
 
 # keepsake's agent waits agent.shutdown_timeout (30 s) on SIGTERM, then
-# aborts and cleans up for up to 15 s more: give the container a stop grace
+# aborts and cleans up for up to 22 s more: give the container a stop grace
 # of 60 s or more (docker stop -t 60, stop_grace_period, terminationGracePeriodSeconds).
 STOPSIGNAL SIGTERM
 # Liveness only: /readyz (a stale backup) is for alerting, and a restart

@@ -128,7 +128,7 @@ section "yamllint"
     docker-compose.yml "${MANIFESTS[@]}" || fail "yamllint"
 
 # ------------------------------------------------------------------ stop grace
-section "stop grace: every runtime waits longer than shutdown_timeout + 15 s"
+section "stop grace: every runtime waits longer than shutdown_timeout + 22 s"
 "$PY" - "$WORK/compose.json" <<'PY' || fail "a stop grace is too short (see above)"
 import json, re, sys, yaml
 try:
@@ -148,7 +148,7 @@ def seconds(span):
         raise ValueError(f"cannot read the time span {span!r}")
     return sum(int(n) * UNITS[u] for n, u in parts)
 
-ABORT_CLEANUP = 15   # keepsake's extra time after shutdown_timeout
+ABORT_CLEANUP = 22   # keepsake's extra time after shutdown_timeout (abort 15, notifications 5, HTTP 2)
 problems = []
 def check(where, grace, shutdown_timeout="30s"):
     need = seconds(shutdown_timeout) + ABORT_CLEANUP

@@ -41,6 +41,11 @@ struct Slot {
 
 /// How long aborted runs get to clean up after `shutdown_timeout`.
 const ABORT_GRACE: std::time::Duration = std::time::Duration::from_secs(15);
+/// How long a stopping agent waits for notifications still in flight.
+/// With ABORT_GRACE and the HTTP endpoint's 2 s, a stop takes at most
+/// `shutdown_timeout` + 22 s: runtimes' grace must exceed it (README,
+/// "Stop grace").
+const NOTIFY_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The running agent.
 pub struct Agent {
@@ -125,7 +130,7 @@ impl Agent {
                         let now = jiff::Timestamp::now();
                         let newest = backups.iter().find(|b| b.usable() && b.name.at <= now);
                         if let Some(b) = newest {
-                            metrics.found_backup(&job.name, &s.name, b.written_or_taken(), b.size);
+                            metrics.found_backup(&job.name, &s.name, b.name.at, b.size);
                         }
                     }
                     Err(e) => {
@@ -296,8 +301,9 @@ impl Agent {
                 );
             }
         }
-        // The runs' last notifications (a cancelled run's too) go out.
-        self.shared.monitor.notifier.flush().await;
+        // The runs' last notifications (a cancelled run's too) go out,
+        // within a budget that keeps the stop inside every runtime's grace.
+        self.shared.monitor.notifier.flush(NOTIFY_GRACE).await;
         tracing::info!("keepsake agent stopped");
     }
 }

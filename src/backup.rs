@@ -55,6 +55,8 @@ pub enum BackupError {
     NoFreeKey(String),
     #[error("the pipeline thread failed: {0}")]
     Panicked(String),
+    #[error("keepsake panicked (please report it): {0}; the job runs again at its next time")]
+    RunPanicked(String),
     #[error("cancelled by shutdown; nothing was stored")]
     Cancelled,
     #[error("the new backup failed verification: {0}")]

@@ -82,10 +82,9 @@ impl Progress {
             key: key.to_string(),
             started: now,
             // The first live line is due at once, log lines after `every`.
-            last: if live.is_some() {
-                now - LIVE_EVERY
-            } else {
-                now
+            last: match live {
+                Some(_) => now.checked_sub(LIVE_EVERY).unwrap_or(now),
+                None => now,
             },
             every: if live.is_some() {
                 LIVE_EVERY

@@ -117,7 +117,7 @@ fn the_agent_tells_systemd_ready_reloading_watchdog_and_stopping() {
     wait("READY=1", &mut got, &|g| {
         g.iter().any(|m| m.contains("READY=1"))
     });
-    assert!(got[0].contains("STATUS=1 jobs scheduled"), "{got:?}");
+    assert!(got[0].contains("STATUS=running 1 jobs"), "{got:?}");
     wait("watchdog pings", &mut got, &|g| {
         g.iter().filter(|m| m.contains("WATCHDOG=1")).count() >= 3
     });

@@ -133,7 +133,7 @@ pub async fn run(config: Config, source: &ConfigSource) -> u8 {
     stop_http.cancel();
     if let Some(http) = http {
         // A scraper holding its connection open must not hold the exit.
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), http).await;
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), http).await;
     }
     0
 }

@@ -132,12 +132,7 @@ fn spawn_run(
         if let Err(e) = tokio::spawn(work).await
             && e.is_panic()
         {
-            let panic = e.into_panic();
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
+            let message = crate::monitor::panic_message(e.into_panic());
             tracing::error!(job = %job, error = %message, "backup failed: keepsake panicked (please report it); the job runs again at its next time");
         }
     });

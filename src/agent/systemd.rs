@@ -15,7 +15,7 @@ fn send(states: &[NotifyState]) {
 }
 
 pub fn ready(jobs: usize) {
-    let status = format!("{jobs} jobs scheduled");
+    let status = format!("running {jobs} jobs");
     send(&[NotifyState::Ready, NotifyState::Status(&status)]);
 }
 

@@ -29,17 +29,27 @@ pub async fn back_up_verify_prune(
         verify_copies(job, &stored, cancel).await?;
     }
     for (s, copy) in &stored {
-        let tidied = tokio::select! {
-            tidied = tidy(job, s, &copy.backup.key) => Some(tidied),
-            _ = cancel.cancelled() => None,
+        let tidied = match cancel.is_cancelled() {
+            true => None,
+            false => tokio::select! {
+                tidied = tidy(job, s, &copy.backup.key) => Some(tidied),
+                _ = cancel.cancelled() => None,
+            },
         };
-        if let Some(tidied) = tidied {
-            outcome.tidied.push(tidied);
-        } else {
-            // The backup is stored; only the tidying waits for next time.
+        let tidied = tidied.unwrap_or_else(|| {
+            // The backup is stored; only the tidying waits for next time,
+            // and the run is not a full success.
             tracing::warn!(job = %job.name, storage = %s.name, "shutdown: leftovers and retention are left for the next run; the backup is stored");
-            break;
-        }
+            Tidied {
+                storage: s.name.clone(),
+                deleted: 0,
+                problems: vec![format!(
+                    "a shutdown came before leftovers and retention in {}",
+                    s.name
+                )],
+            }
+        });
+        outcome.tidied.push(tidied);
     }
     if !outcome.failures.is_empty() {
         return Err(BackupError::Partly {

@@ -29,7 +29,7 @@ pub async fn backup(config: &Config, names: &[String]) -> u8 {
         }
     }
     // Pings and webhooks of the runs go out before the process ends.
-    monitor.notifier.flush().await;
+    monitor.notifier.flush(monitor.notifier.longest()).await;
     if failed > 0 {
         tracing::error!(failed, total = jobs.len(), "not every backup succeeded");
         EXIT_BACKUP_FAILED

@@ -30,6 +30,9 @@ struct JobState {
     notifications_failed: BTreeMap<&'static str, u64>,
     /// Newest complete backup per storage, read from the storage at start.
     found: BTreeMap<String, Timestamp>,
+    /// Since when the agent has this job: without any backup, its age
+    /// counts from here.
+    known_since: Option<Timestamp>,
 }
 
 #[derive(Debug, Default)]
@@ -52,19 +55,14 @@ pub struct StaleJob {
 }
 
 /// The agent's metrics; shared by the runs, the reloads and the endpoint.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Metrics {
     state: Mutex<State>,
-    /// When the agent started: a job without any backup is judged from it.
-    started: Timestamp,
 }
 
 impl Metrics {
-    pub fn new(started: Timestamp) -> Metrics {
-        Metrics {
-            state: Mutex::new(State::default()),
-            started,
-        }
+    pub fn new() -> Metrics {
+        Metrics::default()
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -79,7 +77,14 @@ impl Metrics {
         state.jobs.retain(|name, _| config.job(name).is_some());
         for job in &config.jobs {
             let entry = state.jobs.entry(job.name.clone()).or_default();
+            entry.known_since.get_or_insert(now);
             entry.stale_after = limit(job, now);
+            if entry.storages != job.storage {
+                // A new storage has none of the job's backups yet: the
+                // last success is found again (the agent lists them).
+                entry.last_success = None;
+                entry.found.clear();
+            }
             entry.storages = job.storage.clone();
             entry.last_size.retain(|s, _| job.storage.contains(s));
             entry.deleted.retain(|s, _| job.storage.contains(s));
@@ -87,14 +92,15 @@ impl Metrics {
         }
     }
 
-    /// The newest complete backup of `job` found in `storage` (at start,
-    /// so that a restart does not look like a lost backup).
-    pub fn found_backup(&self, job: &str, storage: &str, written: Timestamp, size: u64) {
+    /// The newest complete backup of `job` found in `storage`, taken at
+    /// `taken` (at start, so that a restart does not look like a lost
+    /// backup).
+    pub fn found_backup(&self, job: &str, storage: &str, taken: Timestamp, size: u64) {
         let mut state = self.state();
         let Some(j) = state.jobs.get_mut(job) else {
             return;
         };
-        j.found.insert(storage.to_string(), written);
+        j.found.insert(storage.to_string(), taken);
         j.last_size.entry(storage.to_string()).or_insert(size);
         // The job's last success: when every storage had a backup.
         if j.storages.iter().all(|s| j.found.contains_key(s)) {
@@ -136,7 +142,7 @@ impl Metrics {
             .iter()
             .all(|s| report.copies.iter().any(|c| &c.storage == s));
         if report.status == Status::Success || (report.backup_stored && everywhere) {
-            j.last_success = Some(report.finished);
+            j.last_success = report.taken.or(Some(report.finished));
         }
     }
 
@@ -167,7 +173,7 @@ impl Metrics {
             .iter()
             .filter_map(|(name, j)| {
                 let limit = j.stale_after?;
-                let since = j.last_success.unwrap_or(self.started);
+                let since = j.last_success.or(j.known_since)?;
                 (freshness::judge(Some(since), Some(limit), now) == Freshness::Stale).then(|| {
                     StaleJob {
                         job: name.clone(),
@@ -276,7 +282,7 @@ impl Families {
             last_success: gauge(
                 r,
                 "keepsake_backup_last_success_timestamp_seconds",
-                "When the job's newest backup was stored in all its storages (Unix time; recovered from the storages at start)",
+                "When the job's newest backup stored in all its storages was taken (Unix time; recovered from the storages at start)",
                 job,
             ),
             last_attempt: gauge(

@@ -9,6 +9,7 @@
 mod deliver;
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use tokio::task::JoinHandle;
@@ -86,7 +87,7 @@ impl Notifier {
         let RunNotices {
             job,
             targets,
-            mut start,
+            start,
         } = notices;
         if let Some(url) = &targets.healthcheck_url {
             let message = match report.status {
@@ -96,11 +97,13 @@ impl Notifier {
                     Message::ping(url, Some("fail"), Body::Text(tail(error, FAIL_BODY).into()))
                 }
             };
-            start = Some(self.send(Some(&job), message, start.take()));
+            // The end ping follows its start ping; the webhook, another
+            // service, waits for neither.
+            self.send(Some(&job), message, start);
         }
         if let Some(url) = &targets.webhook_url {
             let message = Message::webhook(url, report.webhook_body());
-            self.send(Some(&job), message, start);
+            self.send(Some(&job), message, None);
         }
     }
 
@@ -160,16 +163,24 @@ impl Notifier {
         })
     }
 
-    /// Waits for the notifications in flight, at most as long as their
-    /// delivery may take; for a process about to exit.
-    pub async fn flush(&self) {
+    /// The longest the notifications of a run may take to be delivered:
+    /// its end ping waits for its start ping.
+    pub fn longest(&self) -> Duration {
+        deliver::longest(self.delivery()) * 2
+    }
+
+    /// Waits for the notifications in flight, at most `budget`; for a
+    /// process about to exit.
+    pub async fn flush(&self, budget: Duration) {
         self.tracker.close();
-        let bound = deliver::longest(self.delivery()) * 2;
-        if tokio::time::timeout(bound, self.tracker.wait())
+        if tokio::time::timeout(budget, self.tracker.wait())
             .await
             .is_err()
         {
-            tracing::warn!("notifications still in flight at exit are dropped");
+            tracing::warn!(
+                waited = %humantime::format_duration(budget),
+                "notifications still in flight at exit are dropped"
+            );
         }
         self.tracker.reopen();
     }

@@ -45,6 +45,9 @@ pub struct RunReport {
     pub duration_seconds: f64,
     /// The key of the first stored copy.
     pub key: Option<String>,
+    /// When the backup was taken (the time in its name).
+    #[serde(serialize_with = "rfc3339_option")]
+    pub taken: Option<Timestamp>,
     /// Bytes stored (the compressed dump), the same in every copy.
     pub size: Option<u64>,
     /// Bytes pg_dump wrote.
@@ -63,6 +66,13 @@ fn rfc3339<S: serde::Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error>
     s.collect_str(t)
 }
 
+fn rfc3339_option<S: serde::Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.collect_str(t),
+        None => s.serialize_none(),
+    }
+}
+
 impl RunReport {
     /// The report of a run of `job` from `started` to `finished`.
     pub fn new(
@@ -79,6 +89,7 @@ impl RunReport {
             finished,
             duration_seconds,
             key: None,
+            taken: None,
             size: None,
             raw_size: None,
             copies: Vec::new(),
@@ -98,6 +109,7 @@ impl RunReport {
                     })
                     .collect();
                 report.key = report.copies.first().map(|c| c.key.clone());
+                report.taken = outcome.copies.first().map(|c| c.backup.name.at);
                 report.size = Some(outcome.summary.stored_bytes);
                 report.raw_size = Some(outcome.summary.raw_bytes);
                 report.deleted = outcome

@@ -29,6 +29,7 @@ fn report(job: &str, status: Status, finished: &str, storages: &[&str]) -> RunRe
         finished,
         duration_seconds: 4.0,
         key: None,
+        taken: None,
         size: Some(100),
         raw_size: Some(400),
         copies: storages
@@ -55,7 +56,7 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 #[test]
 fn runs_show_as_metrics_with_the_required_names() {
     let now = at("2026-11-29T12:00:00Z");
-    let m = Metrics::new(now);
+    let m = Metrics::new();
     m.set_jobs(&config(true), now);
     m.run_started("shop", at("2026-11-29T03:00:00Z"));
     m.run_finished(&report(
@@ -123,7 +124,7 @@ fn runs_show_as_metrics_with_the_required_names() {
 #[test]
 fn a_reload_keeps_values_of_remaining_jobs_and_drops_removed_ones() {
     let now = at("2026-11-29T12:00:00Z");
-    let m = Metrics::new(now);
+    let m = Metrics::new();
     m.set_jobs(&config(true), now);
     m.run_finished(&report(
         "shop",
@@ -147,7 +148,7 @@ fn a_reload_keeps_values_of_remaining_jobs_and_drops_removed_ones() {
 #[test]
 fn the_last_success_is_recovered_once_every_storage_was_read() {
     let now = at("2026-11-29T12:00:00Z");
-    let m = Metrics::new(now);
+    let m = Metrics::new();
     m.set_jobs(&config(false), now);
     m.found_backup("shop", "a", at("2026-11-29T03:00:05Z"), 10);
     let series = "keepsake_backup_last_success_timestamp_seconds{job=\"shop\"}";
@@ -161,11 +162,13 @@ fn the_last_success_is_recovered_once_every_storage_was_read() {
 #[test]
 fn jobs_turn_stale_past_their_limit_and_fresh_after_a_success() {
     let start = at("2026-11-29T12:00:00Z");
-    let m = Metrics::new(start);
-    m.set_jobs(&config(true), start);
+    let m = Metrics::new();
+    m.set_jobs(&config(false), start);
     // Right after the start, a job without backups is not stale yet.
     assert_eq!(m.stale_jobs(start), []);
-    // crm runs hourly (limit 2h): three hours on, it is.
+    // crm, added by a reload at 12:00, runs hourly (limit 2h): three
+    // hours on, it is stale (shop, daily, is not: 48 h).
+    m.set_jobs(&config(true), start);
     let later = at("2026-11-29T15:00:00Z");
     let stale = m.stale_jobs(later);
     assert_eq!(stale.len(), 1);
@@ -187,4 +190,30 @@ fn jobs_turn_stale_past_their_limit_and_fresh_after_a_success() {
         m.render(much_later)
             .contains("keepsake_backup_stale{job=\"crm\"} 1")
     );
+}
+
+#[test]
+fn a_job_added_later_counts_from_then_and_a_new_storage_forgets_the_last_success() {
+    let start = at("2026-11-19T12:00:00Z");
+    let m = Metrics::new();
+    m.set_jobs(&config(false), start);
+    m.run_finished(&report(
+        "shop",
+        Status::Success,
+        "2026-11-29T03:00:04Z",
+        &["a", "b"],
+    ));
+    // crm arrives ten days after the start: not stale at once.
+    let now = at("2026-11-29T12:00:00Z");
+    m.set_jobs(&config(true), now);
+    assert_eq!(m.stale_jobs(now), []);
+    // shop gains a storage: its last success is unknown until listed.
+    let three = from_toml(
+        "[storage.a]\ntype = \"local\"\npath = \"/a\"\n[storage.b]\ntype = \"local\"\npath = \"/b\"\n\
+         [storage.c]\ntype = \"local\"\npath = \"/c\"\n\
+         [jobs.shop]\ndatabase = \"shop\"\nschedule = \"0 3 * * *\"\nstorage = [\"a\", \"b\", \"c\"]\n",
+    );
+    m.set_jobs(&three, now);
+    let series = "keepsake_backup_last_success_timestamp_seconds{job=\"shop\"}";
+    assert_eq!(sample(&m.render(now), series), None);
 }

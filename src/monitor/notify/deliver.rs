@@ -19,8 +19,8 @@ pub enum Body {
     Json(serde_json::Value),
 }
 
-/// A notification ready to send.
-#[derive(Debug)]
+/// A notification ready to send. Its `Debug` shows the URL as logs do:
+/// the token stays hidden.
 pub struct Message {
     /// `healthcheck` or `webhook`, for logs and metrics.
     pub kind: &'static str,
@@ -28,6 +28,16 @@ pub struct Message {
     /// The URL as logs show it (host only).
     pub shown: String,
     body: Body,
+}
+
+impl std::fmt::Debug for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Message")
+            .field("kind", &self.kind)
+            .field("url", &self.shown)
+            .field("body", &self.body)
+            .finish()
+    }
 }
 
 impl Message {
