@@ -56,7 +56,7 @@ selects_targets() {
 # 1. Every target but doc tests (there are none), against moto.
 log="$base/cargo-test.log"
 status=0
-cargo test --locked --all-targets "$@" 2>&1 | tee "$log" || status=$?
+cargo test --locked --no-fail-fast --all-targets "$@" 2>&1 | tee "$log" || status=$?
 
 # 2. The S3 tests again, against radosgw: the test files that use the S3
 # server through tests/common (or, when the arguments choose targets, those
@@ -72,7 +72,7 @@ if grep -q '^test result: ' "$log"; then
     fi
     if [ ${#targets[@]} -gt 0 ] || selects_targets "$@"; then
         echo "== the S3 tests again, against Ceph radosgw on $KS_RGW_URL: ${targets[*]:-the same targets}"
-        KS_S3_URL=$KS_RGW_URL cargo test --locked "${targets[@]}" "$@" 2>&1 | tee "$rgw_log" || status=$?
+        KS_S3_URL=$KS_RGW_URL cargo test --locked --no-fail-fast "${targets[@]}" "$@" 2>&1 | tee "$rgw_log" || status=$?
     else
         echo "no test file uses the S3 server: nothing to run against radosgw" >&2
         status=1

@@ -52,7 +52,7 @@ fn the_packaged_config_validates_once_its_placeholders_are_filled() {
     let mut text = std::fs::read_to_string(&path).unwrap();
     for (placeholder, value) in [
         (
-            "postgres://postgres@localhost:5432/postgres",
+            "host=/var/run/postgresql user=keepsake dbname=postgres",
             "postgres://backup:Filled-Pw-93@db.internal:5433/shop",
         ),
         ("/var/lib/keepsake/backups", "/srv/pg-backups"),
