@@ -124,6 +124,17 @@ pub enum Command {
         /// target is not empty).
         #[arg(long)]
         clean: bool,
+        /// Do not restore who owns each object: the restoring role owns
+        /// everything (archives only; for a server without the dump's roles).
+        #[arg(long)]
+        no_owner: bool,
+        /// Do not restore GRANTs and REVOKEs (archives only).
+        #[arg(long)]
+        no_privileges: bool,
+        /// Restore as this role (SET ROLE); the connecting user must be a
+        /// member of it.
+        #[arg(long, value_name = "NAME")]
+        role: Option<String>,
         /// Which of the job's storages to read (default: its first).
         #[arg(long, value_name = "NAME")]
         storage: Option<String>,
@@ -194,11 +205,17 @@ pub async fn dispatch(cli: &Cli, config: Config, source: &ConfigSource) -> u8 {
             to,
             create,
             clean,
+            no_owner,
+            no_privileges,
+            role,
             storage,
         } => {
             let flags = crate::restore::RestoreFlags {
                 create: *create,
                 clean: *clean,
+                no_owner: *no_owner,
+                no_privileges: *no_privileges,
+                role: role.clone(),
             };
             restore::restore(&config, job, pick, to, flags, storage.as_deref()).await
         }

@@ -73,6 +73,8 @@ pub enum RestoreError {
     Cancelled,
     #[error("{0}; nothing was restored")]
     OlderTarget(String),
+    #[error("{0}; nothing was restored")]
+    Flags(String),
     #[error("{program} failed ({status}){}", stderr::tail_text(.stderr))]
     Client {
         program: &'static str,
@@ -82,13 +84,45 @@ pub enum RestoreError {
 }
 
 /// What a restore may do to its target besides restoring.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct RestoreFlags {
     /// Create the database if it does not exist.
     pub create: bool,
     /// Drop the target's objects first; without it a target that is not
     /// empty is refused.
     pub clean: bool,
+    /// Leave out who owns each object: everything belongs to the role
+    /// restoring (archives only; for a server without the dump's roles).
+    pub no_owner: bool,
+    /// Leave out GRANTs and REVOKEs (archives only; they name roles too).
+    pub no_privileges: bool,
+    /// Restore as this role (`SET ROLE`): it owns what the dump does not
+    /// give to another role.
+    pub role: Option<String>,
+}
+
+impl RestoreFlags {
+    /// Why these flags cannot restore a backup of `format`, if they cannot.
+    fn problem_with(&self, format: DumpFormat) -> Option<String> {
+        let plain_only = [
+            (self.no_owner, "--no-owner"),
+            (self.no_privileges, "--no-privileges"),
+        ];
+        let refused: Vec<&str> = plain_only
+            .iter()
+            .filter(|(set, _)| *set && format == DumpFormat::Plain)
+            .map(|(_, flag)| *flag)
+            .collect();
+        (!refused.is_empty()).then(|| {
+            format!(
+                "{} works with archives (format = \"custom\") only: a plain dump's ownership \
+                 and privilege statements cannot be told from data safely. Back such databases \
+                 up with format = \"custom\", or with pg_dump_args = [\"--no-owner\", \
+                 \"--no-privileges\"]",
+                refused.join(" and ")
+            )
+        })
+    }
 }
 
 /// What a restore did.
@@ -113,6 +147,9 @@ pub async fn restore(
     let manifest = readback::manifest(storage, &backup.key).await?;
     if manifest.is_none() {
         tracing::warn!(key = %backup.key, "no manifest: the checksum cannot be checked, only the decompression");
+    }
+    if let Some(problem) = flags.problem_with(backup.name.format) {
+        return Err(RestoreError::Flags(problem));
     }
     let client = readback::client_for(&backup, manifest.as_ref()).await?;
     let psql = tools::newest("psql").await?.path;
@@ -144,16 +181,7 @@ pub async fn restore(
         conn: target,
         version: target_version,
     };
-    let summary = apply(
-        storage,
-        &backup,
-        &expect,
-        &client,
-        &into,
-        flags.clean,
-        cancel,
-    )
-    .await?;
+    let summary = apply(storage, &backup, &expect, &client, &into, &flags, cancel).await?;
     tracing::info!(
         key = %backup.key,
         bytes_stored = summary.stored_bytes,
@@ -181,10 +209,11 @@ pub async fn apply(
     expect: &Expect,
     client: &Client,
     target: &Target<'_>,
-    clean: bool,
+    flags: &RestoreFlags,
     cancel: &CancellationToken,
 ) -> Result<Summary, RestoreError> {
     let program = client.program;
+    let clean = flags.clean;
     let plain = backup.name.format == DumpFormat::Plain;
     let conn = target.conn;
     if !plain && let Some(problem) = compat::archive_problem(client.version, target.version) {
@@ -202,6 +231,15 @@ pub async fn apply(
         cmd.args(["--single-transaction", "--exit-on-error"]);
         if clean {
             cmd.args(["--clean", "--if-exists"]);
+        }
+        if flags.no_owner {
+            cmd.arg("--no-owner");
+        }
+        if flags.no_privileges {
+            cmd.arg("--no-privileges");
+        }
+        if let Some(role) = &flags.role {
+            cmd.arg(format!("--role={role}"));
         }
     }
     cmd.arg("--dbname")
@@ -233,7 +271,7 @@ pub async fn apply(
         expect.clone(),
         tx,
     );
-    let preamble = plain.then(|| transaction::begin(clean));
+    let preamble = plain.then(|| transaction::begin(clean, flags.role.as_deref()));
     // Cancelled or failed, the client is killed at once; the reader ends
     // on its own when it finds nobody listening.
     let fed = tokio::select! {

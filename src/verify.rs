@@ -116,8 +116,16 @@ async fn scratch_restore(
             conn: &scratch,
             version,
         };
-        let summary =
-            restore::apply(storage, backup, expect, client, &target, false, cancel).await?;
+        let summary = restore::apply(
+            storage,
+            backup,
+            expect,
+            client,
+            &target,
+            &Default::default(),
+            cancel,
+        )
+        .await?;
         let counts = database::tables_and_rows(&psql, &scratch).await?;
         Ok::<_, VerifyError>((summary, counts))
     }

@@ -17,7 +17,7 @@ pub const EARLY_COMMIT: &str = "keepsake: the dump tried to commit before its en
 
 /// What keepsake sends before the dump: the transaction, its guard and, for
 /// `--clean`, the statements that drop the target's objects.
-pub fn begin(clean: bool) -> String {
+pub fn begin(clean: bool, role: Option<&str>) -> String {
     let mut sql = format!(
         "\\set ON_ERROR_STOP 1\n\
          BEGIN;\n\
@@ -36,7 +36,17 @@ pub fn begin(clean: bool) -> String {
     if clean {
         sql.push_str(&crate::pg::database::clean_sql());
     }
+    // After the guard and the cleaning (done as the connecting user): the
+    // dump's objects are created as `role`.
+    if let Some(role) = role {
+        sql.push_str(&format!("SET ROLE {};\n", quote_ident(role)));
+    }
     sql
+}
+
+/// `name` as an SQL identifier, quoted.
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// What keepsake sends after the dump, once it proved whole and sound. The
@@ -91,18 +101,26 @@ mod tests {
 
     #[test]
     fn the_transaction_opens_before_the_clean_statements() {
-        let sql = begin(true);
+        let sql = begin(true, None);
         let begin_at = sql.find("BEGIN;").unwrap();
         let drop_at = sql.find("DROP SCHEMA").unwrap();
         assert!(begin_at < drop_at);
         assert!(sql.starts_with("\\set ON_ERROR_STOP 1\n"));
-        assert!(!begin(false).contains("DROP SCHEMA"));
+        assert!(!begin(false, None).contains("DROP SCHEMA"));
     }
 
     #[test]
     fn only_the_final_statements_mark_the_restore_complete() {
-        assert!(!begin(true).contains("= 'yes'"));
+        assert!(!begin(true, None).contains("= 'yes'"));
         assert!(COMMIT.contains("keepsake.restore_complete = 'yes'"));
         assert!(COMMIT.trim_end().ends_with("COMMIT;"));
+    }
+
+    #[test]
+    fn a_role_is_set_after_the_guard_and_the_cleaning_quoted() {
+        let sql = begin(true, Some("ops\"team"));
+        let role = sql.find("SET ROLE \"ops\"\"team\";").expect("SET ROLE");
+        assert!(sql.find("keepsake_guard VALUES").unwrap() < role);
+        assert!(sql.find("DROP SCHEMA").unwrap() < role);
     }
 }
