@@ -182,6 +182,27 @@ pub struct S3Config {
     /// None: the default AWS credential chain (env, profile, IAM role).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub credentials: Option<StaticCredentials>,
+    /// Server-side encryption of every object keepsake writes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sse: Option<Sse>,
+    /// The KMS key of `sse = "aws:kms"` (an id or ARN, not a secret).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sse_kms_key_id: Option<String>,
+    /// The storage class of every object keepsake writes (`STANDARD_IA`,
+    /// `GLACIER_IR`, ...); None: the bucket's default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_class: Option<String>,
+}
+
+/// `sse = "AES256" | "aws:kms"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Sse {
+    /// Keys the store manages (SSE-S3).
+    #[serde(rename = "AES256")]
+    Aes256,
+    /// A KMS key: `sse_kms_key_id`, else the account's default `aws/s3`.
+    #[serde(rename = "aws:kms")]
+    Kms,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -19,12 +19,12 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::operation::put_object::PutObjectError;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+use aws_sdk_s3::types::{Delete, ObjectIdentifier, ServerSideEncryption, StorageClass};
 use bytes::Bytes;
 use secrecy::ExposeSecret;
 
 use super::{ErrorKind, ObjectInfo, ObjectReader, Storage, StorageError, Unfinished, Upload};
-use crate::config::S3Config;
+use crate::config::{S3Config, Sse};
 use errors::{key_taken, no_conditional_writes, sdk_message};
 pub use upload::S3Upload;
 
@@ -42,6 +42,29 @@ pub struct S3Storage {
     prefix: String,
     /// Parts uploading at once (`upload_concurrency`).
     parts_in_flight: usize,
+    /// Server-side encryption and storage class of every object written.
+    writes: WriteOptions,
+}
+
+/// What every object keepsake writes asks of the store.
+#[derive(Debug, Clone, Default)]
+struct WriteOptions {
+    sse: Option<ServerSideEncryption>,
+    kms_key_id: Option<String>,
+    storage_class: Option<StorageClass>,
+}
+
+impl WriteOptions {
+    fn of(config: &S3Config) -> WriteOptions {
+        WriteOptions {
+            sse: config.sse.map(|sse| match sse {
+                Sse::Aes256 => ServerSideEncryption::Aes256,
+                Sse::Kms => ServerSideEncryption::AwsKms,
+            }),
+            kms_key_id: config.sse_kms_key_id.clone(),
+            storage_class: config.storage_class.as_deref().map(StorageClass::from),
+        }
+    }
 }
 
 /// The metadata key that names the run that wrote an object.
@@ -108,6 +131,7 @@ impl S3Storage {
             bucket: config.bucket.clone(),
             prefix: config.prefix.clone(),
             parts_in_flight: config.upload_concurrency.max(1),
+            writes: WriteOptions::of(config),
         }
     }
 
@@ -170,6 +194,9 @@ impl S3Storage {
             .bucket(&self.bucket)
             .key(key)
             .metadata(RUN_METADATA, run)
+            .set_server_side_encryption(self.writes.sse.clone())
+            .set_ssekms_key_id(self.writes.kms_key_id.clone())
+            .set_storage_class(self.writes.storage_class.clone())
             .body(ByteStream::from(body));
         if conditional {
             request = request.if_none_match("*");

@@ -185,6 +185,8 @@ fn check_s3(c: &mut Checker, section: &str, raw: RawS3) -> Option<S3Config> {
             None
         }
     };
+    let sse = check_sse(c, section, raw.sse.as_deref(), raw.sse_kms_key_id.is_some());
+    let storage_class = check_storage_class(c, &key("storage_class"), raw.storage_class);
     (c.errors.len() == before).then(|| S3Config {
         bucket,
         prefix,
@@ -193,7 +195,66 @@ fn check_s3(c: &mut Checker, section: &str, raw: RawS3) -> Option<S3Config> {
         endpoint: raw.endpoint,
         region,
         credentials,
+        sse,
+        sse_kms_key_id: raw.sse_kms_key_id,
+        storage_class,
     })
+}
+
+fn check_sse(c: &mut Checker, section: &str, sse: Option<&str>, kms_key: bool) -> Option<Sse> {
+    let sse = match sse {
+        None => None,
+        Some("AES256") => Some(Sse::Aes256),
+        Some("aws:kms") => Some(Sse::Kms),
+        Some(other) => {
+            c.err(
+                ErrorKind::S3,
+                &format!("{section}.sse"),
+                format!("{other:?} is not a server-side encryption; use \"AES256\" or \"aws:kms\""),
+            );
+            return None;
+        }
+    };
+    if kms_key && sse != Some(Sse::Kms) {
+        c.err(
+            ErrorKind::S3,
+            &format!("{section}.sse_kms_key_id"),
+            "a KMS key needs sse = \"aws:kms\"",
+        );
+    }
+    sse
+}
+
+/// Storage classes whose objects cannot be read without a restore
+/// request first: a backup in one could not be restored at 3 a.m.
+const ARCHIVED_CLASSES: &[&str] = &["GLACIER", "DEEP_ARCHIVE"];
+
+fn check_storage_class(c: &mut Checker, key: &str, class: Option<String>) -> Option<String> {
+    let class = class?;
+    let well_formed = !class.is_empty()
+        && class
+            .chars()
+            .all(|ch| ch.is_ascii_uppercase() || ch.is_ascii_digit() || ch == '_');
+    if !well_formed {
+        c.err(
+            ErrorKind::S3,
+            key,
+            format!("{class:?} is not a storage class like \"STANDARD_IA\" or \"GLACIER_IR\""),
+        );
+        return None;
+    }
+    if ARCHIVED_CLASSES.contains(&class.as_str()) {
+        c.err(
+            ErrorKind::S3,
+            key,
+            format!(
+                "{class} objects must be restored before they can be read, so keepsake could not \
+                 verify or restore them when needed; use GLACIER_IR, STANDARD_IA or a lifecycle rule"
+            ),
+        );
+        return None;
+    }
+    Some(class)
 }
 
 fn check_local(c: &mut Checker, section: &str, raw: RawLocal) -> Option<LocalConfig> {

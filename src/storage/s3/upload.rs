@@ -68,6 +68,9 @@ impl S3Upload {
                     .bucket(&self.store.bucket)
                     .key(&self.key)
                     .metadata(RUN_METADATA, &self.run)
+                    .set_server_side_encryption(self.store.writes.sse.clone())
+                    .set_ssekms_key_id(self.store.writes.kms_key_id.clone())
+                    .set_storage_class(self.store.writes.storage_class.clone())
                     .send()
                     .await
                     .map_err(|e| {
