@@ -77,6 +77,9 @@ pub struct RawNotify {
 }
 
 /// `[storage.NAME]`, selected by its `type` key.
+// A handful of these live for the length of a config load: boxing the
+// larger variant would only make the many places that build one noisier.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum RawStorage {
     S3(RawS3),
