@@ -36,6 +36,23 @@ fn owned_db() -> (String, String) {
     (db, role)
 }
 
+/// A role on the 17 server and a database there that it owns; their names.
+fn owned_by_new_role(prefix: &str) -> (String, String) {
+    let role = format!("{prefix}_restorer");
+    let db = format!("{prefix}_owned");
+    psql_at(
+        &port17(),
+        "postgres",
+        &format!("CREATE ROLE {role} NOLOGIN"),
+    );
+    psql_at(
+        &port17(),
+        "postgres",
+        &format!("CREATE DATABASE {db} OWNER {role}"),
+    );
+    (role, db)
+}
+
 fn restore(config: &std::path::Path, target: &str, flags: &[&str]) -> (i32, String) {
     let mut cmd = keepsake(None);
     cmd.arg("-c")
@@ -92,18 +109,7 @@ async fn an_archive_restores_without_its_roles_and_as_a_chosen_role() {
     );
 
     // As a chosen role, into a database it owns.
-    let restorer = format!("{db}_restorer");
-    let owned = format!("{db}_by_restorer");
-    psql_at(
-        &port17(),
-        "postgres",
-        &format!("CREATE ROLE {restorer} NOLOGIN"),
-    );
-    psql_at(
-        &port17(),
-        "postgres",
-        &format!("CREATE DATABASE {owned} OWNER {restorer}"),
-    );
+    let (restorer, owned) = owned_by_new_role(&format!("{db}_a"));
     let flags = ["--no-owner", "--no-privileges", "--role", restorer.as_str()];
     let (code, stderr) = restore(&config, &url17(&owned), &flags);
     assert_eq!(code, 0, "{stderr}");
@@ -138,18 +144,7 @@ async fn a_plain_dump_refuses_the_archive_only_flags_and_takes_a_role() {
         "refused before --create"
     );
 
-    let restorer = format!("{db}_prestorer");
-    let owned = format!("{db}_plain_owned");
-    psql_at(
-        &port17(),
-        "postgres",
-        &format!("CREATE ROLE {restorer} NOLOGIN"),
-    );
-    psql_at(
-        &port17(),
-        "postgres",
-        &format!("CREATE DATABASE {owned} OWNER {restorer}"),
-    );
+    let (restorer, owned) = owned_by_new_role(&format!("{db}_p"));
     let (code, stderr) = restore(&config, &url17(&owned), &["--role", restorer.as_str()]);
     assert_eq!(code, 0, "{stderr}");
     let owner = psql_at(

@@ -166,6 +166,17 @@ async fn restoring_an_archive_needs_a_new_enough_pg_restore() {
     );
 }
 
+/// `keepsake restore --latest --create` of job shop into `target`, with
+/// the 18 clients reachable: the exit code and the log.
+fn restore_latest(config: &std::path::Path, target: &str) -> (i32, String) {
+    let mut cmd = keepsake(Some(&pg18_bin()));
+    cmd.arg("-c").arg(config).args([
+        "restore", "--job", "shop", "--latest", "--create", "--to", target,
+    ]);
+    let (code, _, stderr) = run(cmd);
+    (code, stderr)
+}
+
 /// The port of the test server of `major` (scripts/test.sh starts 14 to 18).
 fn server_port(major: u32) -> String {
     let var = match major {
@@ -211,12 +222,7 @@ async fn every_major_from_14_to_18_round_trips_with_the_fitting_client() {
         assert!(stderr.contains(&chosen), "server {major}: {stderr}");
 
         let target = format!("{db}_r");
-        let mut cmd = keepsake(Some(&pg18_bin()));
-        cmd.arg("-c")
-            .arg(&config)
-            .args(["restore", "--job", "shop", "--latest", "--create", "--to"])
-            .arg(url(&target));
-        let (code, _, stderr) = run(cmd);
+        let (code, stderr) = restore_latest(&config, &url(&target));
         assert_eq!(code, 0, "restore on server {major}: {stderr}");
         assert_eq!(
             fingerprint_at(&port, &target),
@@ -251,12 +257,7 @@ async fn an_archive_from_a_newer_pg_dump_is_refused_by_an_older_server_with_the_
 
     // Refused before anything happens: --create makes no database.
     let target = format!("{db}_r");
-    let mut cmd = keepsake(Some(&pg18_bin()));
-    cmd.arg("-c")
-        .arg(&config)
-        .args(["restore", "--job", "shop", "--latest", "--create", "--to"])
-        .arg(url(&target));
-    let (code, _, stderr) = run(cmd);
+    let (code, stderr) = restore_latest(&config, &url(&target));
     assert_eq!(code, 4, "{stderr}");
     assert!(
         stderr.contains("PostgreSQL 16 does not have")
