@@ -11,13 +11,12 @@ mod deliver;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use secrecy::{ExposeSecret, SecretString};
 use tokio::task::JoinHandle;
 use tokio_util::task::TaskTracker;
 
 use super::metrics::Metrics;
 use super::report::{RunReport, Status, tail};
-use crate::config::{Delivery, NotifyTargets, secret};
+use crate::config::{Delivery, NotifyTargets};
 pub use deliver::describe as describe_error;
 use deliver::{Body, Message};
 
@@ -184,14 +183,4 @@ impl Notifier {
         }
         self.tracker.reopen();
     }
-}
-
-/// How a URL shows in logs.
-fn shown(url: &SecretString) -> String {
-    secret::shown_url(url)
-}
-
-/// The URL as text, for the request only.
-fn exposed(url: &SecretString) -> &str {
-    url.expose_secret()
 }

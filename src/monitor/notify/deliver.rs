@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::Delivery;
+use crate::config::secret::shown_url;
 
 /// The pause before the first retry; it doubles, up to [`MAX_PAUSE`].
 const FIRST_PAUSE: Duration = Duration::from_secs(1);
@@ -44,8 +45,8 @@ impl Message {
     /// A healthchecks.io ping to `base` or `base/<suffix>`; None (with
     /// an error logged) when the URL cannot take a suffix.
     pub fn ping(base: &SecretString, suffix: Option<&str>, body: Body) -> Option<Message> {
-        let shown = super::shown(base);
-        let url = ping_url(super::exposed(base), suffix);
+        let shown = shown_url(base);
+        let url = ping_url(base.expose_secret(), suffix);
         if url.is_none() {
             tracing::error!(url = %shown, "the healthcheck URL cannot take a path; no ping is sent");
         }
@@ -58,8 +59,8 @@ impl Message {
     }
 
     pub fn webhook(url: &SecretString, body: serde_json::Value) -> Option<Message> {
-        let shown = super::shown(url);
-        url::Url::parse(super::exposed(url))
+        let shown = shown_url(url);
+        url::Url::parse(url.expose_secret())
             .ok()
             .map(|url| Message {
                 kind: "webhook",
