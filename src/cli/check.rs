@@ -3,9 +3,12 @@
 //! lets keepsake in and has a pg_dump that fits it, so that a package
 //! that is not set up yet fails at start instead of at the first backup.
 
+use std::path::Path;
+use std::sync::Arc;
+
 use super::select_jobs;
 use crate::config::{self, Config, JobConfig};
-use crate::pg::tools::{self, ToolError};
+use crate::pg::tools::{self, PgTool, ToolError};
 
 /// What `--connect` found for one job.
 #[derive(Debug, PartialEq, Eq)]
@@ -67,17 +70,34 @@ pub async fn check(config: &Config, quiet: bool, connect: bool) -> u8 {
     let Some(jobs) = select_jobs(config, &[]) else {
         return 1;
     };
-    // Every job at once: a pre-start check must not add up connect
-    // timeouts (systemd gives the start 90 s).
-    let mut probes = tokio::task::JoinSet::new();
-    for (i, job) in jobs.iter().enumerate() {
-        let job = (*job).clone();
-        probes.spawn(async move { (i, reach(&job).await) });
+    // The client programs are found once; then every job is probed at
+    // once: a pre-start check must not add up connect timeouts (systemd
+    // gives the start 90 s).
+    let psql = match tools::newest("psql").await {
+        Ok(psql) => psql.path,
+        Err(e) => {
+            eprintln!("keepsake: {e}");
+            return 1;
+        }
+    };
+    let dumps = Arc::new(tools::discover("pg_dump").await);
+    let probes: Vec<_> = jobs
+        .iter()
+        .map(|job| {
+            let (job, psql, dumps) = ((*job).clone(), psql.clone(), Arc::clone(&dumps));
+            tokio::spawn(async move { reach(&job, &psql, &dumps).await })
+        })
+        .collect();
+    let mut reached = Vec::with_capacity(probes.len());
+    for probe in probes {
+        reached.push(
+            probe
+                .await
+                .unwrap_or_else(|e| Reach::Refused(e.to_string())),
+        );
     }
-    let mut reached: Vec<(usize, Reach)> = probes.join_all().await;
-    reached.sort_by_key(|(i, _)| *i);
     let mut refused = 0;
-    for (job, (_, reach)) in jobs.iter().zip(reached) {
+    for (job, reach) in jobs.iter().zip(reached) {
         match reach {
             Reach::Ready(what) if !quiet => println!("jobs.{}: {what}", job.name),
             Reach::Ready(_) => {}
@@ -100,12 +120,9 @@ pub async fn check(config: &Config, quiet: bool, connect: bool) -> u8 {
     }
 }
 
-async fn reach(job: &JobConfig) -> Reach {
-    let psql = match tools::newest("psql").await {
-        Ok(psql) => psql,
-        Err(e) => return Reach::Refused(e.to_string()),
-    };
-    let server = match tools::server_version(&psql.path, &job.connection).await {
+/// Whether `job`'s server lets `psql` in, and one of `dumps` fits it.
+async fn reach(job: &JobConfig, psql: &Path, dumps: &[PgTool]) -> Reach {
+    let server = match tools::server_version(psql, &job.connection).await {
         Ok(v) => v,
         Err(ToolError::ServerVersion(message)) if unreachable(&message) => {
             return Reach::Unreachable(message);
@@ -122,8 +139,7 @@ async fn reach(job: &JobConfig) -> Reach {
         }
         Err(e) => return Reach::Refused(format!("PostgreSQL refused keepsake: {e}")),
     };
-    let dumps = tools::discover("pg_dump").await;
-    match tools::choose(&dumps, server, "pg_dump") {
+    match tools::choose(dumps, server, "pg_dump") {
         Ok(dump) => Reach::Ready(format!(
             "connected to PostgreSQL {server}; pg_dump {} ({}) fits",
             dump.version,
