@@ -25,12 +25,6 @@ fn precious_target(prefix: &str) -> (String, String) {
     (name, before)
 }
 
-fn config_file(dir: &std::path::Path, text: &str) -> std::path::PathBuf {
-    let path = dir.join("keepsake.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
 /// `restore --latest --clean` of the job in `config` into `target`.
 fn restore_clean(config: &std::path::Path, target: &str) -> (i32, String, String) {
     let mut cmd = keepsake(None);

@@ -28,8 +28,7 @@ async fn a_terminal_gets_a_live_line_a_pipe_gets_none() {
     add_bulk(&db, 20_000);
     let bucket = bucket("live").await;
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("keepsake.toml");
-    std::fs::write(&config, toml_job(&db_url(&db), &bucket, "")).unwrap();
+    let config = config_file(dir.path(), &toml_job(&db_url(&db), &bucket, ""));
     let bin = env!("CARGO_BIN_EXE_keepsake");
 
     let (code, drawn) = in_terminal(&format!("{bin} -c {} backup", config.display()));

@@ -11,8 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 fn load(toml: &str) -> config::Config {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("keepsake.toml");
-    std::fs::write(&path, toml).unwrap();
+    let path = config_file(dir.path(), toml);
     config::load(Some(&path), &EnvVars::new()).unwrap()
 }
 
@@ -118,17 +117,15 @@ fn a_dump_failing_mid_stream_leaves_no_file() {
         seen = seen.display(),
     );
     script(bin.path(), "pg_dump", &body);
-    let config = bin.path().join("keepsake.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let config = config_file(
+        bin.path(),
+        &format!(
             "[storage.disk]\ntype = \"local\"\npath = \"{}\"\n\
              [jobs.shop]\ndatabase = \"{}\"\ncompression = \"none\"\n",
             root.path().display(),
             db_url(&db)
         ),
-    )
-    .unwrap();
+    );
     let mut cmd = keepsake(Some(bin.path()));
     cmd.args(["--config", config.to_str().unwrap(), "backup"]);
     let (code, _, stderr) = run(cmd);
@@ -190,17 +187,15 @@ fn local_backups_are_private_whatever_the_umask() {
     let db = sample_db("modes");
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("backups");
-    let config = dir.path().join("keepsake.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let config = config_file(
+        dir.path(),
+        &format!(
             "[storage.disk]\ntype = \"local\"\npath = \"{}\"\nprefix = \"nightly\"\n\
              [jobs.shop]\ndatabase = \"{}\"\n",
             root.display(),
             db_url(&db)
         ),
-    )
-    .unwrap();
+    );
     let mut cmd = std::process::Command::new("sh");
     cmd.env_clear()
         .env("PATH", "/usr/local/bin:/usr/bin:/bin")

@@ -14,12 +14,6 @@ use common::*;
 /// A token as monitoring services put in their URLs.
 const TOKEN: &str = "tok-5f3a9c1e";
 
-fn write_config(dir: &std::path::Path, text: &str) -> std::path::PathBuf {
-    let path = dir.join("keepsake.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
 fn backup(config: &std::path::Path) -> (i32, String, String) {
     let mut cmd = keepsake(None);
     cmd.arg("-c").arg(config).arg("backup");
@@ -41,7 +35,7 @@ async fn a_success_and_a_failure_are_pinged_and_posted() {
         good = db_url(&db),
         bad = db_url("no_such_database_for_notify"),
     );
-    let config = write_config(dir.path(), &text);
+    let config = config_file(dir.path(), &text);
     let (code, _, stderr) = backup(&config);
     assert_eq!(code, 4, "one job failed:\n{stderr}");
     // Every notification was delivered before the process ended.
@@ -126,7 +120,7 @@ async fn a_hanging_receiver_delays_nothing_beyond_its_timeout() {
     let bucket = bucket("notifyhang").await;
     let rx = Receiver::start(Answer::Hang);
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &hurried(&rx, &db, &bucket, 1));
+    let config = config_file(dir.path(), &hurried(&rx, &db, &bucket, 1));
     let began = Instant::now();
     let (code, _, stderr) = backup(&config);
     let took = began.elapsed();
@@ -150,7 +144,7 @@ async fn a_failing_receiver_is_retried_and_the_backup_still_counts() {
     let bucket = bucket("notify500").await;
     let rx = Receiver::start(Answer::Status(500));
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &hurried(&rx, &db, &bucket, 2));
+    let config = config_file(dir.path(), &hurried(&rx, &db, &bucket, 2));
     let (code, _, stderr) = backup(&config);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(keys(&bucket).await.len(), 2);

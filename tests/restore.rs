@@ -11,12 +11,6 @@ use keepsake::config::{self, EnvVars};
 use keepsake::storage::{self, NamedStorage};
 use tokio_util::sync::CancellationToken;
 
-fn config_file(dir: &std::path::Path, text: &str) -> std::path::PathBuf {
-    let path = dir.join("keepsake.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
 fn cli(config: &std::path::Path, args: &[&str]) -> (i32, String, String) {
     let mut cmd = keepsake(None);
     cmd.arg("-c").arg(config).args(args);

@@ -70,12 +70,10 @@ async fn an_archive_restores_without_its_roles_and_as_a_chosen_role() {
     let (db, role) = owned_db();
     let bucket = bucket("roles").await;
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("keepsake.toml");
-    std::fs::write(
-        &config,
-        toml_job(&db_url(&db), &bucket, "format = \"custom\""),
-    )
-    .unwrap();
+    let config = config_file(
+        dir.path(),
+        &toml_job(&db_url(&db), &bucket, "format = \"custom\""),
+    );
     let mut cmd = keepsake(None);
     cmd.arg("-c").arg(&config).arg("backup");
     let (code, _, stderr) = run(cmd);
@@ -121,10 +119,9 @@ async fn a_plain_dump_refuses_the_archive_only_flags_and_takes_a_role() {
     let (db, _role) = owned_db();
     let bucket = bucket("rolesplain").await;
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("keepsake.toml");
     // Taken without owners: a plain dump restores as any role then.
     let job = "format = \"plain\"\npg_dump_args = [\"--no-owner\", \"--no-privileges\"]";
-    std::fs::write(&config, toml_job(&db_url(&db), &bucket, job)).unwrap();
+    let config = config_file(dir.path(), &toml_job(&db_url(&db), &bucket, job));
     let mut cmd = keepsake(None);
     cmd.arg("-c").arg(&config).arg("backup");
     let (code, _, stderr) = run(cmd);

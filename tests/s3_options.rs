@@ -14,7 +14,6 @@ async fn every_object_is_written_encrypted_in_the_configured_class() {
     add_bulk(&db, 120_000);
     let bucket = bucket("sse").await;
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("keepsake.toml");
     let storage = s3_storage_toml("s3", &bucket, &s3_url()).replace(
         "prefix = \"prod\"",
         "prefix = \"prod\"\nsse = \"aws:kms\"\nsse_kms_key_id = \"testkey-1\"\nstorage_class = \"STANDARD_IA\"",
@@ -23,7 +22,7 @@ async fn every_object_is_written_encrypted_in_the_configured_class() {
         "{storage}\n[jobs.shop]\ndatabase = \"{}\"\ncompression = \"none\"\n",
         db_url(&db)
     );
-    std::fs::write(&config, text).unwrap();
+    let config = config_file(dir.path(), &text);
     let mut cmd = keepsake(None);
     cmd.arg("-c").arg(&config).arg("backup");
     let (code, _, stderr) = run(cmd);
@@ -78,16 +77,14 @@ async fn every_object_is_written_encrypted_in_the_configured_class() {
 #[test]
 fn archived_classes_and_unknown_encryption_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("keepsake.toml");
     let storage = s3_storage_toml("s3", "any-bucket", &s3_url()).replace(
         "prefix = \"prod\"",
         "prefix = \"prod\"\nsse = \"rot13\"\nstorage_class = \"DEEP_ARCHIVE\"",
     );
-    std::fs::write(
-        &config,
-        format!("{storage}\n[jobs.shop]\ndatabase = \"shop\"\n"),
-    )
-    .unwrap();
+    let config = config_file(
+        dir.path(),
+        &format!("{storage}\n[jobs.shop]\ndatabase = \"shop\"\n"),
+    );
     let mut cmd = keepsake(None);
     cmd.arg("-c").arg(&config).arg("check");
     let (code, _, stderr) = run(cmd);

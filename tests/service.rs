@@ -13,12 +13,6 @@ use common::agent::Agent;
 use common::receiver::free_port;
 use common::*;
 
-fn write_config(dir: &std::path::Path, text: &str) -> std::path::PathBuf {
-    let path = dir.join("keepsake.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
 fn local_job(dir: &std::path::Path, name: &str, database: &str) -> String {
     format!(
         "[storage.disk]\ntype = \"local\"\npath = \"{}\"\n[jobs.{name}]\ndatabase = \"{database}\"\nschedule = \"0 3 * * *\"\n",
@@ -31,7 +25,7 @@ fn check_connect_fails_when_refused_warns_when_down_and_is_quiet_when_fine() {
     let db = sample_db("connect");
     let dir = tempfile::tempdir().unwrap();
     let check = |text: &str, quiet: bool| {
-        let config = write_config(dir.path(), text);
+        let config = config_file(dir.path(), text);
         let mut cmd = keepsake(None);
         cmd.arg("-c").arg(config).args(["check", "--connect"]);
         if quiet {
@@ -95,7 +89,7 @@ fn the_agent_tells_systemd_ready_reloading_watchdog_and_stopping() {
     socket
         .set_read_timeout(Some(Duration::from_millis(50)))
         .unwrap();
-    let config = write_config(dir.path(), &local_job(dir.path(), "shop", &db_url(&db)));
+    let config = config_file(dir.path(), &local_job(dir.path(), "shop", &db_url(&db)));
     let mut cmd = keepsake(None);
     cmd.arg("-c")
         .arg(&config)
@@ -142,7 +136,7 @@ fn health_asks_the_running_agent() {
         "[http]\nlisten = \"0.0.0.0:{port}\"\n{}",
         local_job(dir.path(), "shop", &db_url(&db))
     );
-    let config = write_config(dir.path(), &text);
+    let config = config_file(dir.path(), &text);
     let health = || {
         let mut cmd = keepsake(None);
         cmd.arg("-c").arg(&config).arg("health");
@@ -174,7 +168,7 @@ fn health_asks_the_running_agent() {
     }
     agent.stop_promptly();
 
-    let plain = write_config(dir.path(), &local_job(dir.path(), "shop", &db_url(&db)));
+    let plain = config_file(dir.path(), &local_job(dir.path(), "shop", &db_url(&db)));
     let mut cmd = keepsake(None);
     cmd.arg("-c").arg(plain).arg("health");
     let (code, _, stderr) = run(cmd);
@@ -224,7 +218,7 @@ fn a_system_without_ca_certificates_gets_an_error_not_a_panic() {
         "{}\n[jobs.shop]\ndatabase = \"shop\"\n",
         s3_storage_toml("s3", "no-certs", &s3_url())
     );
-    let config = write_config(dir.path(), &text);
+    let config = config_file(dir.path(), &text);
     for command in ["check", "list", "backup"] {
         let mut cmd = keepsake(None);
         cmd.arg("-c")

@@ -6,12 +6,6 @@ mod common;
 
 use common::*;
 
-fn config_file(dir: &std::path::Path, text: &str) -> std::path::PathBuf {
-    let path = dir.join("keepsake.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
 fn status(config: &std::path::Path, json: bool) -> (i32, String, String) {
     let mut cmd = keepsake(None);
     cmd.arg("-c").arg(config).arg("status");

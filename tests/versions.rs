@@ -129,12 +129,10 @@ async fn restoring_an_archive_needs_a_new_enough_pg_restore() {
     let db = pg18_db();
     let bucket = bucket("v18restore").await;
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("keepsake.toml");
-    std::fs::write(
-        &config,
-        toml_job(&url18(&db), &bucket, "format = \"custom\""),
-    )
-    .unwrap();
+    let config = config_file(
+        dir.path(),
+        &toml_job(&url18(&db), &bucket, "format = \"custom\""),
+    );
     let mut cmd = keepsake(Some(&pg18_bin()));
     cmd.arg("-c").arg(&config).arg("backup");
     let (code, _, stderr) = run(cmd);
@@ -210,9 +208,8 @@ async fn every_major_from_14_to_18_round_trips_with_the_fitting_client() {
         let url = |db: &str| format!("postgres://postgres@{}:{port}/{db}", pg_host());
         let bucket = bucket(&format!("m{major}")).await;
         let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("keepsake.toml");
         let job = format!("format = \"{format}\"");
-        std::fs::write(&config, toml_job(&url(&db), &bucket, &job)).unwrap();
+        let config = config_file(dir.path(), &toml_job(&url(&db), &bucket, &job));
 
         let mut cmd = keepsake(Some(&pg18_bin()));
         cmd.arg("-c").arg(&config).arg("backup");
@@ -244,8 +241,10 @@ async fn an_archive_from_a_newer_pg_dump_is_refused_by_an_older_server_with_the_
     let url = |db: &str| format!("postgres://postgres@{}:{port}/{db}", pg_host());
     let bucket = bucket("m16c").await;
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("keepsake.toml");
-    std::fs::write(&config, toml_job(&url(&db), &bucket, "format = \"custom\"")).unwrap();
+    let config = config_file(
+        dir.path(),
+        &toml_job(&url(&db), &bucket, "format = \"custom\""),
+    );
     let mut cmd = keepsake(Some(&pg18_bin()));
     cmd.arg("-c").arg(&config).arg("backup");
     let (code, _, stderr) = run(cmd);

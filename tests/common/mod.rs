@@ -425,6 +425,13 @@ pub fn seed_env(cmd: &mut Command, database_url: &str, bucket: &str, path: &str)
         .env("BACKUP_INTERVAL", "0 3 * * *");
 }
 
+/// Writes `text` as `keepsake.toml` in `dir`; its path.
+pub fn config_file(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("keepsake.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
 /// Runs and returns (exit code, stdout, stderr).
 pub fn run(mut cmd: Command) -> (i32, String, String) {
     let out = cmd.output().expect("run keepsake");
