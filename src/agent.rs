@@ -24,6 +24,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::catalog;
 use crate::clock::Clock;
 use crate::config::{Config, JobConfig};
 use crate::monitor::Monitor;
@@ -122,13 +123,13 @@ impl Agent {
         self.shared.tracker.spawn(async move {
             for (job, s) in work {
                 let listed = tokio::select! {
-                    listed = crate::catalog::backups(&job, s.storage.as_ref()) => listed,
+                    listed = catalog::backups(&job, s.storage.as_ref()) => listed,
                     _ = stop.cancelled() => return,
                 };
                 match listed {
                     Ok(backups) => {
                         let now = jiff::Timestamp::now();
-                        let newest = backups.iter().find(|b| b.usable() && b.name.at <= now);
+                        let newest = catalog::pick(&backups, &catalog::Pick::Latest, now).ok();
                         if let Some(b) = newest {
                             metrics.found_backup(&job.name, &s.name, b.name.at, b.size);
                         }

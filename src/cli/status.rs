@@ -85,7 +85,7 @@ async fn row(job: &JobConfig, s: &NamedStorage, now: Timestamp) -> Row {
             return row;
         }
     };
-    let newest = backups.iter().find(|b| b.usable() && b.name.at <= now);
+    let newest = catalog::pick(&backups, &catalog::Pick::Latest, now).ok();
     row.state = freshness::judge(newest.map(|b| b.name.at), limit, now).as_str();
     if let Some(b) = newest {
         row.newest_key = Some(b.key.clone());
