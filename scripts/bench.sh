@@ -45,7 +45,7 @@ else
     cargo build --release --locked --quiet
     keepsake=$PWD/target/release/keepsake
 fi
-for tool in zstd gzip; do
+for tool in zstd gzip age; do
     command -v "$tool" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$tool" >/dev/null; }
 done
 
@@ -112,17 +112,22 @@ timed() {
     echo "$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }') ${rss:-0}"
 }
 
-keepsake_backup() {  # compression database prefix
+# The public key of (h) and (i): encrypted with age, as a job with encrypt_to.
+age-keygen -o "$base/age-key.txt" 2>/dev/null
+recipient=$(age-keygen -y "$base/age-key.txt")
+
+keepsake_backup() {  # compression database prefix [age recipients]
     POSTGRES_CONNECTION_STRING="postgres://postgres@$PGHOST:$PGPORT/$2" S3_BUCKET=bench \
         S3_URL=$s3_url S3_PATH=$3 S3_ACCESS_KEY=bench S3_SECRET_KEY=bench-secret \
-        KEEPSAKE_JOBS__DEFAULT__COMPRESSION=$1 "$keepsake" backup
+        AGE_RECIPIENTS=${4:-} KEEPSAKE_JOBS__DEFAULT__COMPRESSION=$1 "$keepsake" backup
 }
 
-# (f): the same zstd backup to a directory, so no S3 server shares the cores.
-keepsake_local() {
+# (f): the same zstd backup to a directory, so no S3 server shares the cores;
+# (h) with a job line more: encrypted.
+keepsake_local() {  # [extra job line]
     mkdir -p "$base/local"
-    printf '[storage.dir]\ntype = "local"\npath = "%s"\n[jobs.bench]\ndatabase = "postgres://postgres@%s:%s/bench"\nschedule = "0 3 * * *"\ncompression = "zstd"\n' \
-        "$base/local" "$PGHOST" "$PGPORT" >"$base/local.toml"
+    printf '[storage.dir]\ntype = "local"\npath = "%s"\n[jobs.bench]\ndatabase = "postgres://postgres@%s:%s/bench"\nschedule = "0 3 * * *"\ncompression = "zstd"\n%s\n' \
+        "$base/local" "$PGHOST" "$PGPORT" "${1:-}" >"$base/local.toml"
     "$keepsake" backup --config "$base/local.toml"
 }
 
@@ -138,7 +143,7 @@ classic() {  # what most containers do: dump to a file, gzip it, upload it
 }
 
 declare -A times rss
-names=(a b c d e f g)
+names=(a b c d e f g h i)
 for round in $(seq 1 "$rounds"); do
     echo "== round $round of $rounds" >&2
     for n in "${names[@]}"; do
@@ -150,6 +155,8 @@ for round in $(seq 1 "$rounds"); do
             e) r=$(timed keepsake_backup zstd bench zstd) ;;
             f) r=$(timed keepsake_local) ;;
             g) r=$(timed zstd_to_file) ;;
+            h) r=$(timed keepsake_local "encrypt_to = [\"$recipient\"]") ;;
+            i) r=$(timed keepsake_backup zstd bench zstd-age "$recipient") ;;
         esac
         rm -rf "$base/local" "$base/local-dump.sql.zst"
         times[$n]="${times[$n]:-} ${r% *}"
@@ -165,6 +172,8 @@ for n in "${names[@]}"; do med[$n]=$(echo "${times[$n]}" | median); done
 rss_d=$(echo "${rss[d]}" | tr ' ' '\n' | sort -n | tail -1)
 rss_e=$(echo "${rss[e]}" | tr ' ' '\n' | sort -n | tail -1)
 rss_f=$(echo "${rss[f]}" | tr ' ' '\n' | sort -n | tail -1)
+rss_h=$(echo "${rss[h]}" | tr ' ' '\n' | sort -n | tail -1)
+rss_i=$(echo "${rss[i]}" | tr ' ' '\n' | sort -n | tail -1)
 temp_c=$(cat "$base/classic_temp_bytes")
 
 growth_line="not measured (run with --growth)"
@@ -218,10 +227,12 @@ report=$(cat <<EOF
 | (e) \`keepsake backup\`, zstd, to S3 | ${med[e]} | e/b = $(ratio "${med[e]}" "${med[b]}"), gzip/zstd throughput = $(ratio "${med[d]}" "${med[e]}") |
 | (f) \`keepsake backup\`, zstd, to a local directory | ${med[f]} | f/g = $(ratio "${med[f]}" "${med[g]}") |
 | (g) \`pg_dump -Fp \| zstd -3 > file\` on the same disk | ${med[g]} | |
+| (h) as (f), encrypted with age (\`encrypt_to\`) | ${med[h]} | h/f = $(ratio "${med[h]}" "${med[f]}"): the cost of encryption |
+| (i) as (e), encrypted with age | ${med[i]} | i/e = $(ratio "${med[i]}" "${med[e]}") |
 
 - Database: pgbench scale $scale plus $text_mb MB of md5 text: $size on disk, plain dump $dump_bytes bytes.
 - Rounds: $rounds, commands alternated within each round; medians shown.
-- keepsake's peak RSS (its own, from /proc/self/status; pg_dump excluded), highest of the rounds: gzip $rss_d KiB, zstd $rss_e KiB, zstd to a directory $rss_f KiB.
+- keepsake's peak RSS (its own, from /proc/self/status; pg_dump excluded), highest of the rounds: gzip $rss_d KiB, zstd $rss_e KiB, zstd to a directory $rss_f KiB, encrypted $rss_h KiB (to S3 $rss_i KiB).
 - Growth: $growth_line.
 - Idle agent, $idle_jobs jobs, measured over $idle_secs s after start: RSS $idle_rss KiB ($idle_anon KiB anonymous, $idle_file KiB file-backed: the binary's code and libc), $idle_cpu ms of CPU.
 - Temp disk: keepsake 0 bytes (it streams; its log reports disk_write_bytes); the classic approach (c) wrote the $dump_bytes-byte dump and its $temp_c-byte gzip.

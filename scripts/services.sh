@@ -39,11 +39,12 @@ services_install() {
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
     fi
     # promtool checks the metrics and the example alert rules; script(1)
-    # gives the progress test a terminal.
-    if ! command -v promtool >/dev/null || ! command -v script >/dev/null; then
-        services_log "installing promtool (prometheus) and script (bsdutils)"
+    # gives the progress test a terminal; age decrypts a backup by hand.
+    if ! command -v promtool >/dev/null || ! command -v script >/dev/null \
+        || ! command -v age >/dev/null; then
+        services_log "installing promtool (prometheus), script (bsdutils) and age"
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-            --no-install-recommends prometheus bsdutils >/dev/null
+            --no-install-recommends prometheus bsdutils age >/dev/null
     fi
     if ! python3 -c 'import moto.server' 2>/dev/null; then
         services_log "installing moto[server]"

@@ -153,7 +153,12 @@ async fn free_name(
     storages: &[NamedStorage],
     now: Timestamp,
 ) -> Result<BackupName, BackupError> {
-    let mut name = naming::new_name(now, job.format, job.compression.kind);
+    let mut name = naming::new_name(
+        now,
+        job.format,
+        job.compression.kind,
+        job.encrypt_to.is_some(),
+    );
     'next: while name.seq < MAX_SEQ {
         for s in storages {
             let key = catalog::layout(job, s.storage.as_ref()).key(&name);
@@ -325,9 +330,11 @@ pub async fn store(
         .collect();
     let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
     let compression = job.compression;
+    let recipients = job.encrypt_to.clone();
     let (mut input, raw) = Counting::new(SyncIoBridge::new(output));
     let stage = tokio::task::spawn_blocking(move || {
-        pipeline::run(&mut input, compression, ChunkSink::new(tx))
+        let sink = ChunkSink::new(tx);
+        pipeline::run(&mut input, compression, recipients.as_ref(), sink)
     });
 
     let mut tally = Tally::default();

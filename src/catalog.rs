@@ -208,6 +208,7 @@ mod tests {
             seq,
             format: DumpFormat::Plain,
             compression: CompressionKind::Gzip,
+            encrypted: false,
         }
     }
 

@@ -135,9 +135,8 @@ pub enum Command {
         /// member of it.
         #[arg(long, value_name = "NAME")]
         role: Option<String>,
-        /// Which of the job's storages to read (default: its first).
-        #[arg(long, value_name = "NAME")]
-        storage: Option<String>,
+        #[command(flatten)]
+        from: ReadFrom,
     },
     /// Check backups: checksum, size, decompression and structure, and
     /// optionally a real restore into a scratch database.
@@ -150,10 +149,22 @@ pub enum Command {
         /// and dropped by keepsake) and count tables and rows.
         #[arg(long, value_name = "URL")]
         restore_into: Option<String>,
-        /// Which of the job's storages to read (default: its first).
-        #[arg(long, value_name = "NAME")]
-        storage: Option<String>,
+        #[command(flatten)]
+        from: ReadFrom,
     },
+}
+
+/// Where stored backups are read from, and the key that opens them.
+#[derive(Debug, clap::Args)]
+pub struct ReadFrom {
+    /// Which of the job's storages to read (default: its first).
+    #[arg(long, value_name = "NAME")]
+    pub storage: Option<String>,
+    /// An age identity file (the private key, as age-keygen writes it)
+    /// for encrypted backups. Without it, verify checks an encrypted
+    /// backup's checksum and size only.
+    #[arg(long, value_name = "FILE", env = "AGE_IDENTITY_FILE")]
+    pub identity: Option<PathBuf>,
 }
 
 /// Which backup: exactly one of these.
@@ -208,7 +219,7 @@ pub async fn dispatch(cli: &Cli, config: Config, source: &ConfigSource) -> u8 {
             no_owner,
             no_privileges,
             role,
-            storage,
+            from,
         } => {
             let flags = crate::restore::RestoreFlags {
                 create: *create,
@@ -216,24 +227,16 @@ pub async fn dispatch(cli: &Cli, config: Config, source: &ConfigSource) -> u8 {
                 no_owner: *no_owner,
                 no_privileges: *no_privileges,
                 role: role.clone(),
+                identities: None,
             };
-            restore::restore(&config, job, pick, to, flags, storage.as_deref()).await
+            restore::restore(&config, job, pick, to, flags, from).await
         }
         Command::Verify {
             job,
             pick,
             restore_into,
-            storage,
-        } => {
-            restore::verify(
-                &config,
-                job,
-                pick,
-                restore_into.as_deref(),
-                storage.as_deref(),
-            )
-            .await
-        }
+            from,
+        } => restore::verify(&config, job, pick, restore_into.as_deref(), from).await,
     }
 }
 

@@ -14,7 +14,8 @@
 //!   a graceful stop.
 //! - [`backup`]: one backup, start to end. [`pg`] runs PostgreSQL's client
 //!   programs (finding a pg_dump that fits the server, the dump itself);
-//!   [`pipeline`] compresses on a blocking thread; [`storage`] uploads
+//!   [`pipeline`] compresses (and, to age recipients, [`encryption`]
+//!   encrypts) on a blocking thread; [`storage`] uploads
 //!   (S3 multipart, a local file, or memory in tests) and commits or
 //!   leaves nothing; [`manifest`] records size and SHA-256 beside it.
 //!   Then [`leftovers`] removes what runs that died left behind, and
@@ -51,6 +52,7 @@ pub mod catalog;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod encryption;
 pub mod freshness;
 pub mod leftovers;
 pub mod logging;

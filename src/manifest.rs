@@ -29,6 +29,20 @@ pub struct Manifest {
     pub server_version: String,
     pub pg_dump_version: String,
     pub keepsake_version: String,
+    /// How the stored object is encrypted; absent: it is not. Size and
+    /// checksum are of the stored (encrypted) bytes, so they can be
+    /// checked without a key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<Sealed>,
+}
+
+/// The encryption of a backup, as its manifest records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sealed {
+    /// `age`, the only one so far.
+    pub scheme: String,
+    /// The public keys it is encrypted to: one of their identities opens it.
+    pub recipients: Vec<String>,
 }
 
 impl Manifest {
@@ -63,9 +77,19 @@ mod tests {
             server_version: "15".into(),
             pg_dump_version: "15".into(),
             keepsake_version: "0.1.0".into(),
+            encryption: None,
         };
         let json = m.to_json();
         assert!(String::from_utf8_lossy(&json).contains("\"compression\": \"gzip\""));
         assert_eq!(Manifest::from_json(&json).unwrap(), m);
+        assert!(!String::from_utf8_lossy(&json).contains("encryption"));
+        let sealed = Manifest {
+            encryption: Some(Sealed {
+                scheme: "age".into(),
+                recipients: vec!["age1abc".into()],
+            }),
+            ..m
+        };
+        assert_eq!(Manifest::from_json(&sealed.to_json()).unwrap(), sealed);
     }
 }

@@ -24,6 +24,8 @@ pub struct BackupName {
     pub seq: u32,
     pub format: DumpFormat,
     pub compression: CompressionKind,
+    /// Sealed with age: `.age` ends the key.
+    pub encrypted: bool,
 }
 
 /// Where one job keeps its backups.
@@ -35,20 +37,33 @@ pub struct Layout<'a> {
     pub job: &'a str,
 }
 
-/// `sql`, `sql.gz`, `dump.zst`, ...
-pub fn extension(format: DumpFormat, compression: CompressionKind) -> String {
-    let base = match format {
+/// `sql`, `sql.gz`, `dump.zst`, `sql.gz.age`, ...
+pub fn extension(name: &BackupName) -> String {
+    let base = match name.format {
         DumpFormat::Plain => "sql",
         DumpFormat::Custom => "dump",
     };
-    match compression {
+    let mut ext = match name.compression {
         CompressionKind::Gzip => format!("{base}.gz"),
         CompressionKind::Zstd => format!("{base}.zst"),
         CompressionKind::None => base.to_string(),
+    };
+    if name.encrypted {
+        ext.push('.');
+        ext.push_str(crate::encryption::EXTENSION);
     }
+    ext
 }
 
-fn parse_extension(ext: &str) -> Option<(DumpFormat, CompressionKind)> {
+/// (format, compression, encrypted) of an extension.
+fn parse_extension(ext: &str) -> Option<(DumpFormat, CompressionKind, bool)> {
+    let sealed = ext
+        .strip_suffix(crate::encryption::EXTENSION)
+        .and_then(|e| e.strip_suffix('.'));
+    let (ext, encrypted) = match sealed {
+        Some(inner) => (inner, true),
+        None => (ext, false),
+    };
     let (base, compression) = match ext.rsplit_once('.') {
         Some((base, "gz")) => (base, CompressionKind::Gzip),
         Some((base, "zst")) => (base, CompressionKind::Zstd),
@@ -59,7 +74,7 @@ fn parse_extension(ext: &str) -> Option<(DumpFormat, CompressionKind)> {
         "dump" => DumpFormat::Custom,
         _ => return None,
     };
-    Some((format, compression))
+    Some((format, compression, encrypted))
 }
 
 impl Layout<'_> {
@@ -93,7 +108,7 @@ impl Layout<'_> {
         } else {
             format!("-{}", name.seq)
         };
-        let ext = extension(name.format, name.compression);
+        let ext = extension(name);
         format!("{}{}{time}{seq}.{ext}", self.dir(), self.stem())
     }
 
@@ -118,25 +133,32 @@ impl Layout<'_> {
             }
             None => (0, rest.strip_prefix('.')?),
         };
-        let (format, compression) = parse_extension(ext)?;
+        let (format, compression, encrypted) = parse_extension(ext)?;
         let name = BackupName {
             at,
             seq,
             format,
             compression,
+            encrypted,
         };
         (self.key(&name) == key).then_some(name)
     }
 }
 
 /// The first backup name of `at` (seconds precision).
-pub fn new_name(at: Timestamp, format: DumpFormat, compression: CompressionKind) -> BackupName {
+pub fn new_name(
+    at: Timestamp,
+    format: DumpFormat,
+    compression: CompressionKind,
+    encrypted: bool,
+) -> BackupName {
     let at = Timestamp::from_second(at.as_second()).expect("whole seconds of a valid time");
     BackupName {
         at,
         seq: 0,
         format,
         compression,
+        encrypted,
     }
 }
 
@@ -164,6 +186,14 @@ mod tests {
             seq,
             format,
             compression,
+            encrypted: false,
+        }
+    }
+
+    fn sealed(name: BackupName) -> BackupName {
+        BackupName {
+            encrypted: true,
+            ..name
         }
     }
 
@@ -214,6 +244,16 @@ mod tests {
                 name(1, DumpFormat::Plain, CompressionKind::Zstd),
                 "shop/shop-2026-11-28_03-00-00-1.sql.zst",
             ),
+            (
+                &LEGACY,
+                sealed(name(0, DumpFormat::Plain, CompressionKind::Gzip)),
+                "nightly/postgres-backup-2026-11-28_03-00-00.sql.gz.age",
+            ),
+            (
+                &JOB,
+                sealed(name(3, DumpFormat::Custom, CompressionKind::None)),
+                "prod/shop/shop-2026-11-28_03-00-00-3.dump.age",
+            ),
         ];
         for (layout, name, key) in cases {
             assert_eq!(layout.key(&name), key);
@@ -226,6 +266,9 @@ mod tests {
         for key in [
             "nightly/postgres-backup-2026-11-28_03-00-00.sql.gz.manifest.json",
             "nightly/postgres-backup-2026-11-28_03-00-00.sql.bz2",
+            "nightly/postgres-backup-2026-11-28_03-00-00.sql.gz.age.age",
+            "nightly/postgres-backup-2026-11-28_03-00-00.age",
+            "nightly/postgres-backup-2026-11-28_03-00-00.sql.gzage",
             "nightly/postgres-backup-2026-11-28_03-00-00-01.sql.gz",
             "nightly/postgres-backup-2026-11-28_03-00-00-.sql.gz",
             "nightly/postgres-backup-2026-13-28_03-00-00.sql.gz",
@@ -253,6 +296,7 @@ mod tests {
             at("2026-11-28T03:00:00.987Z"),
             DumpFormat::Plain,
             CompressionKind::Gzip,
+            false,
         );
         assert_eq!(n.at, at("2026-11-28T03:00:00Z"));
         assert_eq!(manifest_key("a/b.sql"), "a/b.sql.manifest.json");

@@ -1,6 +1,6 @@
-//! The middle of the stream: dump bytes -> compress -> chunks for the
-//! storages. Each stage is a `std::io::Write` adapter, so a new one
-//! (encryption) slots in between two others; the chain runs on a blocking
+//! The middle of the stream: dump bytes -> compress -> encrypt (when the
+//! job has recipients, [`crate::encryption`]) -> chunks for the storages.
+//! Each stage is a `std::io::Write` adapter; the chain runs on a blocking
 //! thread while the storages upload on the async runtime. The checksum
 //! ([`Tally`]) is taken on the async side, where chunks reach the uploads.
 
@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use crate::config::{Compression, CompressionKind};
+use crate::encryption::{Recipients, Sealing};
 
 /// How much is read from the source at a time.
 const READ_SIZE: usize = 256 * 1024;
@@ -195,14 +196,16 @@ impl Write for ChunkSink {
     }
 }
 
-/// Pumps `input` through compression into `sink` until the input ends;
-/// returns the bytes read. Runs on a blocking thread.
+/// Pumps `input` through compression and, with `recipients`, encryption
+/// into `sink` until the input ends; returns the bytes read. Runs on a
+/// blocking thread.
 pub fn run<R: Read, W: Write + Send + 'static>(
     input: &mut R,
     compression: Compression,
+    recipients: Option<&Recipients>,
     sink: W,
 ) -> io::Result<u64> {
-    let mut chain = Compressor::new(compression, sink)?;
+    let mut chain = Compressor::new(compression, Sealing::new(recipients, sink)?)?;
     let mut buf = vec![0u8; READ_SIZE];
     let mut raw_bytes = 0u64;
     loop {
@@ -215,7 +218,7 @@ pub fn run<R: Read, W: Write + Send + 'static>(
         raw_bytes += n as u64;
         chain.write_all(&buf[..n])?;
     }
-    let mut sink = chain.finish()?;
+    let mut sink = chain.finish()?.finish()?;
     sink.flush()?;
     Ok(raw_bytes)
 }
@@ -246,7 +249,7 @@ pub(crate) mod tests {
             level: 3,
             threads,
         };
-        let raw = run(&mut &data[..], compression, sink.clone()).unwrap();
+        let raw = run(&mut &data[..], compression, None, sink.clone()).unwrap();
         let out = sink.0.lock().unwrap().clone();
         (raw, out)
     }

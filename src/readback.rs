@@ -9,12 +9,13 @@ use std::path::PathBuf;
 
 use crate::catalog::Backup;
 use crate::config::DumpFormat;
+use crate::encryption::Identities;
 use crate::manifest::Manifest;
 use crate::naming;
 use crate::pg::tools::{self, PgVersion, ToolError};
 use crate::storage::{self, Storage, StorageError};
 
-pub use stream::{Expect, ReadError};
+pub use stream::{Expect, ReadError, Reading, Unseal};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
@@ -42,6 +43,68 @@ pub fn expect(manifest: Option<&Manifest>) -> Expect {
     Expect {
         sha256: manifest.map(|m| m.sha256.clone()),
         size: manifest.map(|m| m.size),
+    }
+}
+
+/// An encrypted backup and the keys at hand do not fit.
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    #[error(
+        "{key} is encrypted (age, to {recipients}): give the private key with \
+         --identity FILE or AGE_IDENTITY_FILE"
+    )]
+    NeedsIdentity { key: String, recipients: String },
+    #[error("{key} is encrypted to {recipients}, and no key in the identity file is one of them")]
+    WrongIdentity { key: String, recipients: String },
+}
+
+/// How to read `backup`: what its manifest promises and, when it is
+/// encrypted, how to open it. Without `identities` an encrypted backup is
+/// read [`Unseal::Opaque`]: checksum and size only (the caller decides
+/// whether that is enough). Keys that the manifest says cannot open it are
+/// refused before a byte is read.
+pub fn reading(
+    backup: &Backup,
+    manifest: Option<&Manifest>,
+    identities: Option<&Identities>,
+) -> Result<Reading, SealError> {
+    let recipients = manifest
+        .and_then(|m| m.encryption.as_ref())
+        .map(|e| e.recipients.clone());
+    let shown = || {
+        recipients
+            .as_ref()
+            .map_or("unknown recipients".into(), |r| r.join(", "))
+    };
+    let unseal = match (backup.name.encrypted, identities) {
+        (false, _) => Unseal::Clear,
+        (true, None) => Unseal::Opaque,
+        (true, Some(ids)) => match &recipients {
+            Some(r) if !ids.opens(r) => {
+                return Err(SealError::WrongIdentity {
+                    key: backup.key.clone(),
+                    recipients: shown(),
+                });
+            }
+            _ => Unseal::Age(ids.clone()),
+        },
+    };
+    Ok(Reading {
+        key: backup.key.clone(),
+        compression: backup.name.compression,
+        expect: expect(manifest),
+        unseal,
+    })
+}
+
+/// The error for reading `backup` opaque where its content is needed.
+pub fn needs_identity(backup: &Backup, manifest: Option<&Manifest>) -> SealError {
+    let recipients = manifest
+        .and_then(|m| m.encryption.as_ref())
+        .map_or("unknown recipients".into(), |e| e.recipients.join(", "));
+    SealError::NeedsIdentity {
+        key: backup.key.clone(),
+        recipients,
     }
 }
 

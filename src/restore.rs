@@ -27,7 +27,7 @@ use crate::pg::tools::{self, ToolError};
 use crate::pipeline::Summary;
 use crate::progress::Progress;
 use crate::readback::plain::Edges;
-use crate::readback::{self, Client, Expect, ManifestError, ReadError};
+use crate::readback::{self, Client, ManifestError, ReadError, Reading, SealError, Unseal};
 use crate::storage::{Storage, StorageError};
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +61,8 @@ pub enum RestoreError {
     NotEmpty(u64),
     #[error(transparent)]
     Read(#[from] ReadError),
+    #[error("{0}; nothing was restored")]
+    Sealed(#[from] SealError),
     #[error("{key}: {problem}; nothing was restored")]
     Incomplete { key: String, problem: &'static str },
     #[error(
@@ -99,6 +101,8 @@ pub struct RestoreFlags {
     /// Restore as this role (`SET ROLE`): it owns what the dump does not
     /// give to another role.
     pub role: Option<String>,
+    /// The private keys for encrypted backups.
+    pub identities: Option<crate::encryption::Identities>,
 }
 
 impl RestoreFlags {
@@ -151,6 +155,10 @@ pub async fn restore(
     if let Some(problem) = flags.problem_with(backup.name.format) {
         return Err(RestoreError::Flags(problem));
     }
+    let reading = readback::reading(&backup, manifest.as_ref(), flags.identities.as_ref())?;
+    if matches!(reading.unseal, Unseal::Opaque) {
+        return Err(readback::needs_identity(&backup, manifest.as_ref()).into());
+    }
     let client = readback::client_for(&backup, manifest.as_ref()).await?;
     let psql = tools::newest("psql").await?.path;
     // Before the target is touched: can the client restore into it at all?
@@ -176,17 +184,17 @@ pub async fn restore(
         "restore started"
     );
     let started = Instant::now();
-    let expect = readback::expect(manifest.as_ref());
     let into = Target {
         conn: target,
         version: target_version,
     };
-    let summary = apply(storage, &backup, &expect, &client, &into, &flags, cancel).await?;
+    let summary = apply(storage, &backup, &reading, &client, &into, &flags, cancel).await?;
     tracing::info!(
         key = %backup.key,
         bytes_stored = summary.stored_bytes,
         bytes_raw = summary.raw_bytes,
-        checksum_verified = expect.sha256.is_some(),
+        checksum_verified = reading.expect.sha256.is_some(),
+        decrypted = backup.name.encrypted,
         duration_ms = started.elapsed().as_millis(),
         "restore finished"
     );
@@ -206,7 +214,7 @@ pub struct Target<'a> {
 pub async fn apply(
     storage: &dyn Storage,
     backup: &Backup,
-    expect: &Expect,
+    reading: &Reading,
     client: &Client,
     target: &Target<'_>,
     flags: &RestoreFlags,
@@ -264,13 +272,7 @@ pub async fn apply(
     let mut stdin = child.stdin.take().expect("stdin is piped");
     let reader = storage.get(&backup.key).await?;
     let (tx, rx) = mpsc::channel(4);
-    let reading = readback::stream::start(
-        reader,
-        backup.key.clone(),
-        backup.name.compression,
-        expect.clone(),
-        tx,
-    );
+    let reading = readback::stream::start(reader, reading.clone(), tx);
     let preamble = plain.then(|| transaction::begin(clean, flags.role.as_deref()));
     // Cancelled or failed, the client is killed at once; the reader ends
     // on its own when it finds nobody listening.

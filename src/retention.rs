@@ -206,6 +206,7 @@ mod tests {
                 seq: 0,
                 format: DumpFormat::Plain,
                 compression: CompressionKind::Gzip,
+                encrypted: false,
             },
             size: 1,
             state: State::Complete,

@@ -1,8 +1,9 @@
 //! Verifying a backup: download it, check the manifest's size and SHA-256,
-//! decompress it whole, and check its structure (a plain dump's header and
-//! completion marker; an archive's table of contents with `pg_restore
-//! --list`); optionally restore it into a scratch database and count what
-//! arrived.
+//! decrypt (with an identity) and decompress it whole, and check its
+//! structure (a plain dump's header and completion marker; an archive's
+//! table of contents with `pg_restore --list`); optionally restore it into
+//! a scratch database and count what arrived. An encrypted backup without
+//! an identity is checked by size and checksum only.
 
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -14,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Backup;
 use crate::config::DumpFormat;
+use crate::encryption::Identities;
 use crate::pg::conninfo::{self, Connection};
 use crate::pg::database::{self, DatabaseError};
 use crate::pg::stderr::{self, StderrTail};
@@ -21,7 +23,7 @@ use crate::pg::tools::{self, ToolError};
 use crate::pipeline::Summary;
 use crate::progress::Progress;
 use crate::readback::plain::Edges;
-use crate::readback::{self, Client, Expect, ManifestError, ReadError};
+use crate::readback::{self, Client, ManifestError, ReadError, Reading, SealError, Unseal};
 use crate::restore::{self, RestoreError};
 use crate::storage::{Storage, StorageError};
 
@@ -31,6 +33,9 @@ pub struct Verified {
     pub summary: Summary,
     /// Tables and rows, when it was restored into a scratch database.
     pub restored: Option<(u64, u64)>,
+    /// Whether its content was checked; false for an encrypted backup
+    /// verified without an identity (checksum and size only).
+    pub opened: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +50,8 @@ pub enum VerifyError {
     Tool(#[from] ToolError),
     #[error(transparent)]
     Read(#[from] ReadError),
+    #[error(transparent)]
+    Sealed(#[from] SealError),
     #[error("the backup reader failed: {0}")]
     Reader(String),
     #[error("the scratch database: {0}")]
@@ -58,33 +65,44 @@ pub enum VerifyError {
 }
 
 /// Verifies `backup` in `storage`; with `restore_into`, also restores it into
-/// a scratch database on that server (created and dropped here).
+/// a scratch database on that server (created and dropped here). An
+/// encrypted backup is opened with `identities`; without them only its
+/// size and checksum are checked, and it cannot be restored.
 pub async fn verify(
     storage: &dyn Storage,
     backup: &Backup,
     restore_into: Option<&Connection>,
+    identities: Option<&Identities>,
     cancel: &CancellationToken,
 ) -> Result<Verified, VerifyError> {
     let manifest = readback::manifest(storage, &backup.key)
         .await?
         .ok_or_else(|| VerifyError::NoManifest(backup.key.clone()))?;
-    let expect = readback::expect(Some(&manifest));
+    let reading = readback::reading(backup, Some(&manifest), identities)?;
+    let opened = !matches!(reading.unseal, Unseal::Opaque);
+    if !opened && restore_into.is_some() {
+        return Err(readback::needs_identity(backup, Some(&manifest)).into());
+    }
     let client = readback::client_for(backup, Some(&manifest)).await?;
     let (summary, restored) = match restore_into {
         Some(server) => {
             let (summary, counts) =
-                scratch_restore(storage, backup, &expect, &client, server, cancel).await?;
+                scratch_restore(storage, backup, &reading, &client, server, cancel).await?;
             (summary, Some(counts))
         }
         None => {
             let checked = tokio::select! {
-                checked = check_structure(storage, backup, &expect, &client) => checked?,
+                checked = check_structure(storage, backup, &reading, &client) => checked?,
                 _ = cancel.cancelled() => return Err(VerifyError::Cancelled),
             };
             (checked, None)
         }
     };
-    Ok(Verified { summary, restored })
+    Ok(Verified {
+        summary,
+        restored,
+        opened,
+    })
 }
 
 /// Restores into a fresh database beside `server`'s and counts tables and
@@ -92,7 +110,7 @@ pub async fn verify(
 async fn scratch_restore(
     storage: &dyn Storage,
     backup: &Backup,
-    expect: &Expect,
+    reading: &Reading,
     client: &Client,
     server: &Connection,
     cancel: &CancellationToken,
@@ -119,7 +137,7 @@ async fn scratch_restore(
         let summary = restore::apply(
             storage,
             backup,
-            expect,
+            reading,
             client,
             &target,
             &Default::default(),
@@ -137,25 +155,24 @@ async fn scratch_restore(
     result
 }
 
-/// Reads the whole backup and checks its structure.
+/// Reads the whole backup and checks its structure (an opaque one: only
+/// its size and checksum).
 async fn check_structure(
     storage: &dyn Storage,
     backup: &Backup,
-    expect: &Expect,
+    how: &Reading,
     client: &Client,
 ) -> Result<Summary, VerifyError> {
     let reader = storage.get(&backup.key).await?;
     let (tx, rx) = mpsc::channel(4);
-    let reading = readback::stream::start(
-        reader,
-        backup.key.clone(),
-        backup.name.compression,
-        expect.clone(),
-        tx,
-    );
-    let problem = match backup.name.format {
-        DumpFormat::Plain => plain_edges(rx, &backup.key).await,
-        DumpFormat::Custom => archive_listing(rx, &client.path, &backup.key).await,
+    let reading = readback::stream::start(reader, how.clone(), tx);
+    let problem = match (&how.unseal, backup.name.format) {
+        (Unseal::Opaque, _) => {
+            drain(rx).await;
+            None
+        }
+        (_, DumpFormat::Plain) => plain_edges(rx, &backup.key).await,
+        (_, DumpFormat::Custom) => archive_listing(rx, &client.path, &backup.key).await,
     };
     let summary = reading
         .await
@@ -167,6 +184,11 @@ async fn check_structure(
             problem,
         }),
     }
+}
+
+/// Waits for a reader that sends nothing (an opaque read) to end.
+async fn drain(mut rx: mpsc::Receiver<Bytes>) {
+    while rx.recv().await.is_some() {}
 }
 
 /// Drains the dump, checking its first and last lines; a problem, if any.

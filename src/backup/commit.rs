@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use super::{CopyFailure, StoredCopy, Versions};
 use crate::catalog::{Backup, State};
 use crate::config::JobConfig;
-use crate::manifest::{MANIFEST_VERSION, Manifest};
+use crate::manifest::{MANIFEST_VERSION, Manifest, Sealed};
 use crate::naming::{self, BackupName};
 use crate::pipeline::Summary;
 use crate::storage::{NamedStorage, Storage, StorageError, Upload};
@@ -118,6 +118,10 @@ impl Commit<'_> {
             server_version: self.versions.server.full(),
             pg_dump_version: self.versions.pg_dump.full(),
             keepsake_version: env!("CARGO_PKG_VERSION").to_string(),
+            encryption: self.job.encrypt_to.as_ref().map(|r| Sealed {
+                scheme: "age".into(),
+                recipients: r.shown(),
+            }),
         }
     }
 }

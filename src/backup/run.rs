@@ -131,6 +131,7 @@ async fn verify_copies(
             s.storage.as_ref(),
             &copy.backup,
             job.verify_restore_into.as_ref(),
+            None,
             cancel,
         )
         .await;
@@ -141,6 +142,7 @@ async fn verify_copies(
                 key = %copy.backup.key,
                 tables = verified.restored.map(|r| r.0),
                 rows = verified.restored.map(|r| r.1),
+                content_checked = verified.opened,
                 "verification passed"
             ),
             Err(e) => {

@@ -7,7 +7,19 @@ use crate::pg::conninfo;
 use crate::restore::RestoreFlags;
 use crate::storage::{self, NamedStorage};
 
-use super::{EXIT_BACKUP_FAILED, PickArgs, VerifyPick, select_jobs};
+use super::{EXIT_BACKUP_FAILED, PickArgs, ReadFrom, VerifyPick, select_jobs};
+use crate::encryption::Identities;
+
+/// The identities `--identity` names; Err after logging why they cannot
+/// be read.
+fn identities(from: &ReadFrom) -> Result<Option<Identities>, ()> {
+    let Some(path) = &from.identity else {
+        return Ok(None);
+    };
+    Identities::load(path).map(Some).map_err(|e| {
+        tracing::error!(error = %e, "--identity");
+    })
+}
 
 /// The storage to read for `job`: the named one, else its first.
 async fn open_storage(
@@ -43,8 +55,8 @@ pub async fn restore(
     job: &str,
     pick: &PickArgs,
     to: &str,
-    flags: RestoreFlags,
-    storage: Option<&str>,
+    mut flags: RestoreFlags,
+    from: &ReadFrom,
 ) -> u8 {
     let Some(jobs) = select_jobs(config, &[job.to_string()]) else {
         return 1;
@@ -64,7 +76,11 @@ pub async fn restore(
             return 1;
         }
     };
-    let Some(source) = open_storage(config, job, storage).await else {
+    let Ok(identities) = identities(from) else {
+        return 1;
+    };
+    flags.identities = identities;
+    let Some(source) = open_storage(config, job, from.storage.as_deref()).await else {
         return 1;
     };
     let cancel = crate::shutdown::on_signal("restore");
@@ -92,7 +108,7 @@ pub async fn verify(
     job: &str,
     pick: &VerifyPick,
     restore_into: Option<&str>,
-    storage: Option<&str>,
+    from: &ReadFrom,
 ) -> u8 {
     let Some(jobs) = select_jobs(config, &[job.to_string()]) else {
         return 1;
@@ -105,7 +121,10 @@ pub async fn verify(
             return 1;
         }
     };
-    let Some(source) = open_storage(config, job, storage).await else {
+    let Ok(identities) = identities(from) else {
+        return 1;
+    };
+    let Some(source) = open_storage(config, job, from.storage.as_deref()).await else {
         return 1;
     };
     let backups = match catalog::backups(job, source.storage.as_ref()).await {
@@ -141,12 +160,20 @@ pub async fn verify(
         if cancel.is_cancelled() {
             return EXIT_BACKUP_FAILED;
         }
-        let verified =
-            crate::verify::verify(source.storage.as_ref(), backup, server.as_ref(), &cancel);
+        let verified = crate::verify::verify(
+            source.storage.as_ref(),
+            backup,
+            server.as_ref(),
+            identities.as_ref(),
+            &cancel,
+        );
         match verified.await {
             Ok(verified) => {
                 let restored = match verified.restored {
                     Some((tables, rows)) => format!(", restored {tables} tables, {rows} rows"),
+                    None if !verified.opened => {
+                        ", encrypted: checksum and size only, no --identity".to_string()
+                    }
                     None => String::new(),
                 };
                 println!(

@@ -80,7 +80,11 @@ const SEED_GLOBALS: &[(&str, &[&str])] = &[
 ];
 
 /// Settings that change the seed job but alone do not make one.
-const SEED_MODIFIERS: &[(&str, &[&str])] = &[("jobs.default.run_on_start", &["BACKUP_ON_START"])];
+const SEED_MODIFIERS: &[(&str, &[&str])] = &[
+    ("jobs.default.run_on_start", &["BACKUP_ON_START"]),
+    ("jobs.default.encrypt_to", &["AGE_RECIPIENTS"]),
+    ("jobs.default.recipients_file", &["AGE_RECIPIENTS_FILE"]),
+];
 
 /// The split-out connection variables, composed into a libpq conninfo.
 const PG_PARTS: &[(&str, &[&str])] = &[

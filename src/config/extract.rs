@@ -188,6 +188,8 @@ fn read_job(s: &mut Section) -> RawJob {
         verify_restore_into: s.secret("verify_restore_into"),
         stale_after: s.get("stale_after"),
         notify: read_targets(s),
+        encrypt_to: s.get("encrypt_to"),
+        recipients_file: s.get("recipients_file"),
     }
 }
 

@@ -12,6 +12,7 @@ use serde::{Serialize, Serializer};
 
 pub use super::raw::{CompressionKind, DumpFormat, Naming, RawRetention as Retention};
 use super::secret;
+use crate::encryption::Recipients;
 use crate::pg::conninfo::Connection;
 use crate::schedule::Schedule;
 
@@ -268,6 +269,10 @@ pub struct JobConfig {
     /// Where its runs are reported: its own URLs, else `[notify]`'s.
     #[serde(flatten)]
     pub notify: NotifyTargets,
+    /// The age public keys its backups are encrypted to; None: stored as
+    /// compressed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encrypt_to: Option<Recipients>,
     /// `agent.abandoned_upload_after`, for the job's leftovers.
     #[serde(skip)]
     pub abandoned_upload_after: std::time::Duration,

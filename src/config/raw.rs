@@ -133,6 +133,31 @@ pub struct RawJob {
     pub verify_restore_into: Option<SecretString>,
     pub stale_after: Option<String>,
     pub notify: RawTargets,
+    pub encrypt_to: Option<Words>,
+    pub recipients_file: Option<PathBuf>,
+}
+
+/// A list given as a TOML array or as one string (an environment
+/// variable), its items separated by commas or white space.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum Words {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Words {
+    /// The items, a string split on commas and white space.
+    pub fn items(&self) -> Vec<String> {
+        match self {
+            Words::One(text) => text
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|w| !w.is_empty())
+                .map(str::to_string)
+                .collect(),
+            Words::Many(items) => items.clone(),
+        }
+    }
 }
 
 /// `retention = { ... }` of a job. No rule at all means keep every backup.

@@ -2,10 +2,11 @@
 //! at once, each naming its key and where the value came from.
 //!
 //! - `storage`: the `storage.NAME` sections (S3 and local);
-//! - `job`: the `jobs.NAME` sections;
+//! - `job`: the `jobs.NAME` sections (`encryption`: their recipients);
 //! - `place`: across jobs and storages, where the keys go and how long
 //!   they get.
 
+mod encryption;
 mod job;
 mod notify;
 mod place;

@@ -190,6 +190,7 @@ mod tests {
                         at("2026-11-29T03:00:00Z"),
                         crate::config::DumpFormat::Plain,
                         crate::config::CompressionKind::Gzip,
+                        false,
                     ),
                     size: 1234,
                     state: crate::catalog::State::Complete,

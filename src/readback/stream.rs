@@ -1,5 +1,5 @@
-//! The read-back stream: stored bytes -> SHA-256 and size -> decompress ->
-//! chunks for a consumer. The last chunk is held back until the whole
+//! The read-back stream: stored bytes -> SHA-256 and size -> decrypt ->
+//! decompress -> chunks for a consumer. The last chunk is held back until the whole
 //! object has proved sound, so a consumer that commits only at the end of
 //! its input (`psql --single-transaction`, `pg_restore --single-transaction`)
 //! never commits a corrupt or truncated backup.
@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use tokio_util::io::SyncIoBridge;
 
 use crate::config::CompressionKind;
+use crate::encryption::Identities;
 use crate::pipeline::{CHUNK_SIZE, Summary, Tally};
 use crate::storage::ObjectReader;
 
@@ -20,6 +21,18 @@ use crate::storage::ObjectReader;
 pub struct Expect {
     pub sha256: Option<String>,
     pub size: Option<u64>,
+}
+
+/// How the stored bytes become the dump.
+#[derive(Debug, Clone)]
+pub enum Unseal {
+    /// They are the (compressed) dump.
+    Clear,
+    /// They are sealed with age; these keys open them.
+    Age(Identities),
+    /// They are sealed and no key is at hand: only their size and checksum
+    /// are checked, nothing reaches the consumer.
+    Opaque,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +57,8 @@ pub enum ReadError {
         compression: CompressionKind,
         message: String,
     },
+    #[error("{key}: cannot decrypt: {message}")]
+    Open { key: String, message: String },
     #[error("{key}: reading from storage failed: {message}")]
     Read { key: String, message: String },
     #[error("the restore stopped reading")]
@@ -87,26 +102,59 @@ fn fill(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
-/// Starts reading `reader` (the object at `key`) on a blocking thread,
-/// sending decompressed chunks to `tx`.
+/// What is read, and how.
+#[derive(Debug, Clone)]
+pub struct Reading {
+    /// The object's key, for errors.
+    pub key: String,
+    pub compression: CompressionKind,
+    pub expect: Expect,
+    pub unseal: Unseal,
+}
+
+/// Starts reading `reader` as `reading` says on a blocking thread,
+/// sending decrypted, decompressed chunks to `tx`.
 pub fn start(
     reader: ObjectReader,
-    key: String,
-    compression: CompressionKind,
-    expect: Expect,
+    reading: Reading,
     tx: mpsc::Sender<Bytes>,
 ) -> JoinHandle<Result<Summary, ReadError>> {
     let bridge = SyncIoBridge::new(reader);
-    tokio::task::spawn_blocking(move || read_all(bridge, &key, compression, &expect, &tx))
+    tokio::task::spawn_blocking(move || read_all(bridge, &reading, &tx))
+}
+
+/// Where the dump's compressed bytes come from: the stored bytes, or
+/// what decrypting them yields.
+fn opened<'a, R: Read>(
+    hashed: &'a mut Hashing<R>,
+    unseal: &Unseal,
+    key: &str,
+) -> Result<Option<Box<dyn Read + 'a>>, ReadError> {
+    match unseal {
+        Unseal::Clear => Ok(Some(Box::new(hashed))),
+        Unseal::Opaque => Ok(None),
+        Unseal::Age(identities) => match identities.open(hashed) {
+            Ok(reader) => Ok(Some(Box::new(reader))),
+            Err(e) => Err(ReadError::Open {
+                key: key.to_string(),
+                message: e.to_string(),
+            }),
+        },
+    }
 }
 
 fn read_all<R: Read>(
     reader: R,
-    key: &str,
-    compression: CompressionKind,
-    expect: &Expect,
+    reading: &Reading,
     tx: &mpsc::Sender<Bytes>,
 ) -> Result<Summary, ReadError> {
+    let Reading {
+        key,
+        compression,
+        expect,
+        unseal,
+    } = reading;
+    let (key, compression) = (key.as_str(), *compression);
     let mut hashed = Hashing {
         inner: reader,
         tally: Tally::default(),
@@ -114,11 +162,20 @@ fn read_all<R: Read>(
     };
     let mut raw_bytes = 0u64;
     let mut held: Option<Bytes> = None;
+    let mut sealed_open = Ok(());
     let decoded = (|| -> io::Result<()> {
+        let source = match opened(&mut hashed, unseal, key) {
+            Ok(Some(source)) => source,
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                sealed_open = Err(e);
+                return Ok(());
+            }
+        };
         let mut decoder: Box<dyn Read + '_> = match compression {
-            CompressionKind::Gzip => Box::new(flate2::read::MultiGzDecoder::new(&mut hashed)),
-            CompressionKind::Zstd => Box::new(zstd::stream::read::Decoder::new(&mut hashed)?),
-            CompressionKind::None => Box::new(&mut hashed),
+            CompressionKind::Gzip => Box::new(flate2::read::MultiGzDecoder::new(source)),
+            CompressionKind::Zstd => Box::new(zstd::stream::read::Decoder::new(source)?),
+            CompressionKind::None => source,
         };
         loop {
             let mut buf = vec![0u8; CHUNK_SIZE];
@@ -171,6 +228,7 @@ fn read_all<R: Read>(
             actual: stored_bytes,
         });
     }
+    sealed_open?;
     match decoded {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Err(ReadError::ConsumerGone),
         Err(e) => {
@@ -216,7 +274,13 @@ mod tests {
         expect: &Expect,
     ) -> (Result<Summary, ReadError>, Vec<u8>) {
         let (tx, mut rx) = mpsc::channel(1024);
-        let result = read_all(&object[..], "k", kind, expect, &tx);
+        let reading = Reading {
+            key: "k".into(),
+            compression: kind,
+            expect: expect.clone(),
+            unseal: Unseal::Clear,
+        };
+        let result = read_all(&object[..], &reading, &tx);
         drop(tx);
         let mut got = Vec::new();
         while let Ok(chunk) = rx.try_recv() {

@@ -170,6 +170,21 @@ pub(super) fn check_job(
                 }
             });
     let notify = super::notify::targets(c, &section, raw.notify, defaults.notify);
+    let encrypt_to = super::encryption::recipients(
+        c,
+        &section,
+        raw.encrypt_to.as_ref(),
+        raw.recipients_file.as_deref(),
+    );
+    if encrypt_to.is_some() && verify_restore_into.is_some() {
+        c.err(
+            ErrorKind::Invalid,
+            &key("verify_restore_into"),
+            "the job's backups are encrypted and the agent holds only public keys, so it \
+             cannot restore them; verify_after_backup checks their checksum, and \
+             `keepsake verify --restore-into URL --identity FILE` restores one elsewhere",
+        );
+    }
     (c.errors.len() == before).then(|| JobConfig {
         name: name.to_string(),
         connection: connection.expect("no error means a connection"),
@@ -187,6 +202,7 @@ pub(super) fn check_job(
         verify_restore_into,
         stale_after,
         notify,
+        encrypt_to,
         abandoned_upload_after: defaults.abandoned_upload_after,
     })
 }
@@ -209,6 +225,7 @@ pub(super) fn outline(name: &str, raw: &RawJob, storages: &[String]) -> Outline 
         naming: raw.naming.unwrap_or(defaults::NAMING),
         format: raw.format.unwrap_or(defaults::FORMAT),
         compression: raw.compression.unwrap_or(defaults::COMPRESSION),
+        encrypted: raw.encrypt_to.is_some() || raw.recipients_file.is_some(),
         storages: chosen_storages(raw.storage.as_deref(), storages).unwrap_or_default(),
     }
 }

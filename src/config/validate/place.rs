@@ -22,6 +22,8 @@ pub(super) struct Outline {
     pub naming: Naming,
     pub format: DumpFormat,
     pub compression: CompressionKind,
+    /// Whether its keys end in `.age`.
+    pub encrypted: bool,
     /// The storages it writes to; those that do not exist are skipped.
     pub storages: Vec<String>,
 }
@@ -181,6 +183,7 @@ fn longest_key(job: &Outline, storage: &StorageConfig) -> String {
         seq: u32::MAX,
         format: job.format,
         compression: job.compression,
+        encrypted: job.encrypted,
     };
     let key = layout(job, storage).key(&name);
     format!("{key}{MANIFEST_SUFFIX}")
@@ -207,6 +210,7 @@ fn location(job: &Outline, storage: &StorageConfig) -> String {
         seq: 0,
         format: DumpFormat::Plain,
         compression: CompressionKind::None,
+        encrypted: false,
     };
     format!("{}/{}", root(storage), layout(job, storage).key(&sample))
 }

@@ -18,6 +18,8 @@ use ErrorKind::{Cron, Invalid, Missing, S3};
 // ---------- helpers ----------
 
 const DB: &str = "postgres://backup@db:5432/app";
+/// A valid age public key (its private key was thrown away).
+const RECIPIENT: &str = "age196a4pcfxumr4gd65dgsksws98ly9ftfx0lv2u5wrfvvkc64tlcxsm2gh93";
 
 /// Secret files of the fake file system; every other path is unreadable.
 fn fake_read(path: &Path) -> io::Result<String> {
@@ -25,6 +27,7 @@ fn fake_read(path: &Path) -> io::Result<String> {
         Some("/run/secrets/id") => Ok("AKIDFROMFILE\n".to_string()),
         Some("/run/secrets/key") => Ok("key-from-file\r\n".to_string()),
         Some("/run/secrets/db") => Ok(format!("{DB}\n")),
+        Some("/etc/keepsake/recipients.txt") => Ok(format!("# ops\n{RECIPIENT}\n")),
         _ => Err(io::Error::new(
             io::ErrorKind::PermissionDenied,
             "permission denied",
@@ -1276,3 +1279,4 @@ fn errors_name_where_the_value_came_from() {
 mod numbers;
 mod places;
 mod prefixes;
+mod protection;
