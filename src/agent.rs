@@ -123,7 +123,7 @@ impl Agent {
         self.shared.tracker.spawn(async move {
             for (job, s) in work {
                 let listed = tokio::select! {
-                    listed = catalog::backups(&job, s.storage.as_ref()) => listed,
+                    listed = crate::cluster::all_backups(&job, s.storage.as_ref()) => listed,
                     _ = stop.cancelled() => return,
                 };
                 match listed {

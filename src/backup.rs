@@ -59,6 +59,15 @@ pub enum BackupError {
     RunPanicked(String),
     #[error("cancelled by shutdown; nothing was stored")]
     Cancelled,
+    #[error("cannot list the server's databases: {0}")]
+    Discovery(String),
+    #[error("{}failed: {}", stored_prefix(.stored), .failed.join("; "))]
+    Units {
+        /// The parts stored (each fully: verified, tidied).
+        stored: Vec<String>,
+        /// The parts that failed, each with its cause.
+        failed: Vec<String>,
+    },
     #[error("the new backup failed verification: {0}")]
     Verify(#[from] crate::verify::VerifyError),
     #[error("stored in {}, but not in {}", .stored.join(", "), describe_failures(.failures))]
@@ -66,6 +75,13 @@ pub enum BackupError {
         stored: Vec<String>,
         failures: Vec<CopyFailure>,
     },
+}
+
+fn stored_prefix(stored: &[String]) -> String {
+    match stored.is_empty() {
+        true => String::new(),
+        false => format!("stored {}; ", stored.join(", ")),
+    }
 }
 
 fn describe_failures(failures: &[CopyFailure]) -> String {
@@ -137,12 +153,16 @@ pub struct Dump {
     pub process: Box<dyn DumpProcess>,
 }
 
-/// Picks the oldest pg_dump at least as new as the job's server.
-async fn pick_pg_dump(job: &JobConfig) -> Result<(tools::PgTool, PgVersion), BackupError> {
+/// Picks the oldest `program` (pg_dump, pg_dumpall) at least as new as
+/// the job's server.
+async fn pick_pg_dump(
+    job: &JobConfig,
+    program: &str,
+) -> Result<(tools::PgTool, PgVersion), BackupError> {
     let psql = tools::newest("psql").await?;
     let server = tools::server_version(&psql.path, &job.connection).await?;
-    let dumps = tools::discover("pg_dump").await;
-    let pg_dump = tools::choose(&dumps, server, "pg_dump")?.clone();
+    let dumps = tools::discover(program).await;
+    let pg_dump = tools::choose(&dumps, server, program)?.clone();
     Ok((pg_dump, server))
 }
 
@@ -262,12 +282,14 @@ pub async fn back_up(
     now: Timestamp,
     cancel: &CancellationToken,
 ) -> Result<Outcome, BackupError> {
-    tracing::info!(job = %job.name, database = %job.connection.display(), "backup started");
+    let globals = job.unit == Some(crate::naming::Unit::Globals);
+    let program = if globals { "pg_dumpall" } else { "pg_dump" };
+    tracing::info!(job = %job.name, database = %job.connection.display(), globals, "backup started");
     let (pg_dump, server) = unless_cancelled(cancel, async {
         for s in storages {
             s.storage.preflight().await?;
         }
-        pick_pg_dump(job).await
+        pick_pg_dump(job, program).await
     })
     .await?;
     tracing::info!(
@@ -287,7 +309,10 @@ pub async fn back_up(
         pg_dump: pg_dump.version,
     };
     store(job, storages, versions, now, cancel, || {
-        let (process, stdout) = PgDump::spawn(&pg_dump, job)?;
+        let (process, stdout) = match globals {
+            true => PgDump::spawn_globals(&pg_dump, job)?,
+            false => PgDump::spawn(&pg_dump, job)?,
+        };
         Ok(Dump {
             output: Box::new(stdout),
             process: Box::new(process),

@@ -9,7 +9,7 @@ use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
 
 use crate::config::{JobConfig, Naming};
-use crate::naming::{self, BackupName, Layout};
+use crate::naming::{self, BackupName, Layout, Unit};
 use crate::storage::{ObjectInfo, Storage, StorageError};
 
 /// One backup of a job in one storage: what a listing shows of it.
@@ -78,6 +78,7 @@ pub fn layout<'a>(job: &'a JobConfig, storage: &'a dyn Storage) -> Layout<'a> {
         prefix: storage.prefix(),
         naming: job.naming,
         job: &job.name,
+        unit: job.unit.as_ref().unwrap_or(&Unit::Whole),
     }
 }
 
@@ -110,7 +111,12 @@ pub async fn backups_in(
         }
         Some(backup)
     });
-    let mut backups = classify(listed.collect(), job.naming);
+    // Only a job's own database can hold the replaced tool's backups.
+    let naming = match job.unit {
+        None | Some(Unit::Whole) => job.naming,
+        Some(_) => Naming::Job,
+    };
+    let mut backups = classify(listed.collect(), naming);
     unmask_leftovers(storage, &mut backups).await?;
     Ok(backups)
 }

@@ -17,6 +17,7 @@ pub mod health;
 pub mod list;
 pub mod restore;
 pub mod status;
+pub mod verify;
 
 use std::path::PathBuf;
 
@@ -165,6 +166,13 @@ pub struct ReadFrom {
     /// backup's checksum and size only.
     #[arg(long, value_name = "FILE", env = "AGE_IDENTITY_FILE")]
     pub identity: Option<PathBuf>,
+    /// Of a job of several databases: this database's backups.
+    #[arg(long, value_name = "NAME")]
+    pub database: Option<String>,
+    /// Of a job with `globals = true`: its globals (roles, memberships,
+    /// tablespaces). With --database, restore restores the globals first.
+    #[arg(long)]
+    pub globals: bool,
 }
 
 /// Which backup: exactly one of these.
@@ -236,7 +244,7 @@ pub async fn dispatch(cli: &Cli, config: Config, source: &ConfigSource) -> u8 {
             pick,
             restore_into,
             from,
-        } => restore::verify(&config, job, pick, restore_into.as_deref(), from).await,
+        } => verify::verify(&config, job, pick, restore_into.as_deref(), from).await,
     }
 }
 

@@ -12,7 +12,8 @@
 //!   ([`schedule`] computes each next cron occurrence in the job's zone,
 //!   [`clock`] waits for it), a concurrency limit, reloads diffed by job,
 //!   a graceful stop.
-//! - [`backup`]: one backup, start to end. [`pg`] runs PostgreSQL's client
+//! - [`backup`]: one backup, start to end ([`cluster`]: a job of several
+//!   databases, or with the cluster's globals, as one backup per part). [`pg`] runs PostgreSQL's client
 //!   programs (finding a pg_dump that fits the server, the dump itself);
 //!   [`pipeline`] compresses (and, to age recipients, [`encryption`]
 //!   encrypts) on a blocking thread; [`storage`] uploads
@@ -51,6 +52,7 @@ pub mod backup;
 pub mod catalog;
 pub mod cli;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod encryption;
 pub mod freshness;

@@ -1,6 +1,8 @@
-//! Object names, both ways: a job's backup key from (prefix, job, time,
-//! sequence, extension), and back, so that only keys a job itself wrote are
-//! ever taken for its backups.
+//! Object names, both ways: a job's backup key from (prefix, job, unit,
+//! time, sequence, extension), and back, so that only keys a job itself
+//! wrote are ever taken for its backups. A job that backs up several
+//! databases keeps each in a directory of its own (the database's name,
+//! [`encode`]d), and the cluster's globals beside them.
 
 use jiff::Timestamp;
 use jiff::civil::DateTime;
@@ -28,13 +30,76 @@ pub struct BackupName {
     pub encrypted: bool,
 }
 
-/// Where one job keeps its backups.
+/// What one backup object of a job holds.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum Unit {
+    /// The database the job's connection names (a job of one database).
+    #[default]
+    Whole,
+    /// One database of a job that names several (or all).
+    Database(String),
+    /// The cluster's roles, memberships and tablespaces (`pg_dumpall
+    /// --globals-only`).
+    Globals,
+}
+
+impl Unit {
+    /// For people: `shop`, `globals`, or the job's own database.
+    pub fn label(&self) -> String {
+        match self {
+            Unit::Whole => "the database".into(),
+            Unit::Database(name) => format!("database {name}"),
+            Unit::Globals => "globals".into(),
+        }
+    }
+}
+
+/// Where one job keeps its backups (of one unit).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout<'a> {
     /// The storage prefix, without slashes at either end; may be empty.
     pub prefix: &'a str,
     pub naming: Naming,
     pub job: &'a str,
+    pub unit: &'a Unit,
+}
+
+/// The stem of the globals' keys, after the job's (or the legacy) stem.
+const GLOBALS: &str = "globals-";
+
+/// A database name as one segment of a key: letters, digits, `_` and `-`
+/// as they are, every other byte as `%XX`, so that no name can add a
+/// directory, be `.` or `..`, or look like another's.
+pub fn encode(name: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+/// The database name a key segment stands for, if [`encode`] made it.
+pub fn decode(segment: &str) -> Option<String> {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = segment.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    let name = String::from_utf8(out).ok()?;
+    (encode(&name) == segment && !name.is_empty()).then_some(name)
 }
 
 /// `sql`, `sql.gz`, `dump.zst`, `sql.gz.age`, ...
@@ -81,6 +146,17 @@ impl Layout<'_> {
     /// The directory part every key of this job starts with (may be empty,
     /// else ends with `/`).
     pub fn dir(&self) -> String {
+        let mut dir = self.job_dir();
+        if let Unit::Database(name) = self.unit {
+            dir.push_str(&encode(name));
+            dir.push('/');
+        }
+        dir
+    }
+
+    /// The directory of the job's whole-database backups and globals,
+    /// where the directories of its databases are.
+    pub fn job_dir(&self) -> String {
         let mut dir = String::new();
         if !self.prefix.is_empty() {
             dir.push_str(self.prefix);
@@ -94,9 +170,14 @@ impl Layout<'_> {
     }
 
     fn stem(&self) -> String {
-        match self.naming {
-            Naming::Legacy => LEGACY_STEM.to_string(),
-            Naming::Job => format!("{}-", self.job),
+        let own = match (self.naming, self.unit) {
+            (Naming::Legacy, _) => LEGACY_STEM.to_string(),
+            (Naming::Job, Unit::Database(name)) => format!("{}-", encode(name)),
+            (Naming::Job, _) => format!("{}-", self.job),
+        };
+        match self.unit {
+            Unit::Globals => format!("{own}{GLOBALS}"),
+            _ => own,
         }
     }
 
@@ -201,11 +282,13 @@ mod tests {
         prefix: "nightly",
         naming: Naming::Legacy,
         job: "default",
+        unit: &Unit::Whole,
     };
     const JOB: Layout = Layout {
         prefix: "prod",
         naming: Naming::Job,
         job: "shop",
+        unit: &Unit::Whole,
     };
 
     #[test]
@@ -300,5 +383,73 @@ mod tests {
         );
         assert_eq!(n.at, at("2026-11-28T03:00:00Z"));
         assert_eq!(manifest_key("a/b.sql"), "a/b.sql.manifest.json");
+    }
+
+    #[test]
+    fn units_of_a_cluster_job_have_keys_of_their_own() {
+        let plain = name(0, DumpFormat::Plain, CompressionKind::Gzip);
+        let shop = Unit::Database("shop".into());
+        let odd = Unit::Database("Ünï/../x y".into());
+        let cases = [
+            (
+                &JOB,
+                &shop,
+                "prod/shop/shop/shop-2026-11-28_03-00-00.sql.gz",
+            ),
+            (
+                &JOB,
+                &Unit::Globals,
+                "prod/shop/shop-globals-2026-11-28_03-00-00.sql.gz",
+            ),
+            (
+                &JOB,
+                &odd,
+                "prod/shop/%C3%9Cn%C3%AF%2F%2E%2E%2Fx%20y/%C3%9Cn%C3%AF%2F%2E%2E%2Fx%20y-2026-11-28_03-00-00.sql.gz",
+            ),
+            (
+                &LEGACY,
+                &shop,
+                "nightly/shop/postgres-backup-2026-11-28_03-00-00.sql.gz",
+            ),
+            (
+                &LEGACY,
+                &Unit::Globals,
+                "nightly/postgres-backup-globals-2026-11-28_03-00-00.sql.gz",
+            ),
+        ];
+        let all_units = [Unit::Whole, shop.clone(), odd.clone(), Unit::Globals];
+        for (base, unit, key) in cases {
+            let layout = Layout {
+                unit,
+                ..base.clone()
+            };
+            assert_eq!(layout.key(&plain), key);
+            assert_eq!(layout.parse(key), Some(plain.clone()), "{key}");
+            // No other unit of the same job takes it for its own.
+            for other in all_units.iter().filter(|u| *u != unit) {
+                let theirs = Layout {
+                    unit: other,
+                    ..base.clone()
+                };
+                assert_eq!(theirs.parse(key), None, "{key} as {other:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn database_names_encode_to_one_safe_segment_and_back() {
+        for name in ["shop", "Shop_2-x", "a.b", "..", "a/b", "ü", "%41", " "] {
+            let segment = encode(name);
+            assert!(
+                segment
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_-%".contains(&b)),
+                "{segment}"
+            );
+            assert_eq!(decode(&segment).as_deref(), Some(name));
+        }
+        assert_eq!(decode("%4"), None);
+        assert_eq!(decode("%41"), None, "not how encode spells A");
+        assert_eq!(decode(""), None);
     }
 }

@@ -5,6 +5,7 @@
 //! dump's pg_dump as far as that can work ([`compat`]).
 
 mod compat;
+pub mod globals;
 mod transaction;
 
 pub use compat::archive_problem;

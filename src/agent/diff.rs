@@ -172,6 +172,9 @@ timezone = "Europe/Berlin"
 run_on_start = false
 verify_after_backup = true
 verify_restore_into = "postgres://postgres@db/postgres"
+databases = "all"
+exclude = ["tmp_*"]
+globals = false
 "#;
 
     /// One edit per setting of a job (dotted as the job serialises), and
@@ -233,6 +236,13 @@ verify_restore_into = "postgres://postgres@db/postgres"
             "postgres://postgres@db/postgres",
             "postgres://postgres@db/scratch",
         ),
+        (
+            "databases",
+            "databases = \"all\"\nexclude = [\"tmp_*\"]",
+            "databases = [\"x\"]",
+        ),
+        ("exclude", "\"tmp_*\"", "\"old_*\""),
+        ("globals", "globals = false", "globals = true"),
         ("storage.s", "\"one\"", "\"two\""),
         ("storage.s", "s3.local", "s3.other"),
         ("storage.d", "/backups", "/elsewhere"),

@@ -10,7 +10,8 @@ use crate::storage::NamedStorage;
 
 /// A job's whole run: the backup, then its verification (when
 /// configured), the removal of dead runs' leftovers and retention, in
-/// every storage the backup was written to. A storage that failed makes
+/// every storage the backup was written to; for a job of several
+/// databases or with globals, that for each ([`crate::cluster::run`]). A storage that failed makes
 /// the run a failure, after the others were tidied. Cancellation stops
 /// every step; once the backup is stored it is reported as such.
 pub async fn back_up_verify_prune(
@@ -19,6 +20,9 @@ pub async fn back_up_verify_prune(
     now: Timestamp,
     cancel: &CancellationToken,
 ) -> Result<Outcome, BackupError> {
+    if job.runs_as_units() {
+        return Box::pin(crate::cluster::run(job, storages, now, cancel)).await;
+    }
     let mut outcome = back_up(job, storages, now, cancel).await?;
     let stored: Vec<(&NamedStorage, &StoredCopy)> = outcome
         .copies

@@ -73,6 +73,7 @@ impl DumpProcess for Process {
             Ok(())
         } else {
             Err(DumpError::Failed {
+                program: "pg_dump",
                 status: "exit status 1".into(),
                 stderr: vec!["pg_dump: error: query failed".into()],
             })
@@ -345,6 +346,7 @@ async fn a_cancelled_backup_stores_nothing() {
 fn the_verdict_names_the_first_failure() {
     let failed = || {
         Err(DumpError::Failed {
+            program: "pg_dump",
             status: "exit status 1".into(),
             stderr: vec![],
         })

@@ -3,7 +3,7 @@
 use super::{EXIT_BACKUP_FAILED, select_jobs};
 use jiff::Timestamp;
 
-use crate::catalog::{self, State};
+use crate::catalog::State;
 use crate::config::Config;
 use crate::storage;
 
@@ -17,7 +17,7 @@ pub async fn list(config: &Config, names: &[String], json: bool) -> u8 {
     let mut rows = Vec::new();
     for job in jobs {
         for s in storage::of_job(job, &opened) {
-            let backups = match catalog::backups(job, s.storage.as_ref()).await {
+            let backups = match crate::cluster::all_backups(job, s.storage.as_ref()).await {
                 Ok(backups) => backups,
                 Err(e) => {
                     tracing::error!(job = %job.name, storage = %s.name, error = %e, "cannot list the backups");

@@ -1,18 +1,21 @@
-//! `keepsake restore` and `keepsake verify`: the commands that read a
-//! backup back, into a database or to prove it sound.
+//! `keepsake restore`: a backup (of a job's database, of one database of
+//! a cluster job, or a cluster's globals first) into a database.
 
 use crate::catalog::{self, Pick, PickError};
+use crate::cluster;
 use crate::config::{Config, JobConfig};
-use crate::pg::conninfo;
+use crate::naming::Unit;
+use crate::pg::conninfo::{self, Connection};
+use crate::pg::database;
 use crate::restore::RestoreFlags;
 use crate::storage::{self, NamedStorage};
 
-use super::{EXIT_BACKUP_FAILED, PickArgs, ReadFrom, VerifyPick, select_jobs};
+use super::{EXIT_BACKUP_FAILED, PickArgs, ReadFrom, select_jobs};
 use crate::encryption::Identities;
 
 /// The identities `--identity` names; Err after logging why they cannot
 /// be read.
-fn identities(from: &ReadFrom) -> Result<Option<Identities>, ()> {
+pub(super) fn identities(from: &ReadFrom) -> Result<Option<Identities>, ()> {
     let Some(path) = &from.identity else {
         return Ok(None);
     };
@@ -22,7 +25,7 @@ fn identities(from: &ReadFrom) -> Result<Option<Identities>, ()> {
 }
 
 /// The storage to read for `job`: the named one, else its first.
-async fn open_storage(
+pub(super) async fn open_storage(
     config: &Config,
     job: &JobConfig,
     name: Option<&str>,
@@ -47,6 +50,34 @@ fn pick_of(args: &PickArgs) -> Result<Pick, PickError> {
         return Ok(Pick::Key(key.clone()));
     }
     Ok(Pick::Latest)
+}
+
+/// What a restore restores: the globals (then maybe a database), or a
+/// database; logged and None when the flags do not fit the job.
+async fn plan(job: &JobConfig, from: &ReadFrom, source: &NamedStorage) -> Option<Vec<Unit>> {
+    match cluster::chosen(job, from.database.as_deref(), from.globals) {
+        Err(e) => {
+            tracing::error!(error = %e, "--database/--globals");
+            None
+        }
+        Ok(Some(units)) => Some(units),
+        Ok(None) if !job.runs_as_units() => Some(vec![Unit::Whole]),
+        Ok(None) if job.databases.is_one() => Some(vec![Unit::Whole]),
+        Ok(None) => {
+            let stored = cluster::stored_units(job, source.storage.as_ref())
+                .await
+                .unwrap_or_default();
+            let names: Vec<String> = stored
+                .iter()
+                .filter_map(|u| match u {
+                    Unit::Database(name) => Some(name.clone()),
+                    _ => None,
+                })
+                .collect();
+            tracing::error!(job = %job.name, stored = ?names, "the job backs up several databases: name one with --database NAME (and add --globals to restore the roles first)");
+            None
+        }
+    }
 }
 
 /// `keepsake restore --job NAME (--latest | --at TIME | --key KEY) --to URL`
@@ -83,110 +114,93 @@ pub async fn restore(
     let Some(source) = open_storage(config, job, from.storage.as_deref()).await else {
         return 1;
     };
+    let Some(units) = plan(job, from, &source).await else {
+        return 1;
+    };
+    if units.len() > 1 && matches!(pick, Pick::Key(_)) {
+        tracing::error!(
+            "--key names one object: with --globals and --database, use --latest or --at"
+        );
+        return 1;
+    }
     let cancel = crate::shutdown::on_signal("restore");
-    let result =
-        crate::restore::restore(job, source.storage.as_ref(), &pick, &target, flags, &cancel).await;
+    for unit in &units {
+        let part = match job.runs_as_units() {
+            true => cluster::unit_job(job, unit),
+            false => job.clone(),
+        };
+        let restored = match unit {
+            Unit::Globals => globals(&part, &source, &pick, &target, &flags, &cancel).await,
+            _ => database(&part, &source, &pick, &target, flags.clone(), &cancel).await,
+        };
+        if !restored {
+            return EXIT_BACKUP_FAILED;
+        }
+    }
+    0
+}
+
+/// Restores the globals onto `target`'s server; whether it did.
+async fn globals(
+    part: &JobConfig,
+    source: &NamedStorage,
+    pick: &Pick,
+    target: &Connection,
+    flags: &RestoreFlags,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> bool {
+    // The server's maintenance database: the target database may not
+    // exist yet (--create).
+    let server = database::maintenance(target);
+    let storage = source.storage.as_ref();
+    let ids = flags.identities.as_ref();
+    let result = crate::restore::globals::restore(part, storage, pick, &server, ids, cancel).await;
     match result {
-        Ok(restored) => {
+        Ok((restored, prepared)) => {
             println!(
-                "restored {} into {}",
+                "restored globals {} onto {}",
                 restored.backup.key,
-                conninfo::redact(to)
+                conninfo::redact(&server.conninfo)
             );
-            0
+            if !prepared.held_out.is_empty() {
+                println!(
+                    "not run: {} tablespace statements (they need a directory on this server \
+                     and cannot run in a transaction); create the directories, then run:",
+                    prepared.held_out.len()
+                );
+                for statement in &prepared.held_out {
+                    println!("  {statement}");
+                }
+            }
+            true
         }
         Err(e) => {
-            tracing::error!(job = %job.name, target = %conninfo::redact(to), error = %e, "restore failed");
-            EXIT_BACKUP_FAILED
+            tracing::error!(job = %part.name, error = %e, "restore of the globals failed");
+            false
         }
     }
 }
 
-/// `keepsake verify --job NAME (--latest | --all | --key KEY) [--restore-into URL]`
-pub async fn verify(
-    config: &Config,
-    job: &str,
-    pick: &VerifyPick,
-    restore_into: Option<&str>,
-    from: &ReadFrom,
-) -> u8 {
-    let Some(jobs) = select_jobs(config, &[job.to_string()]) else {
-        return 1;
-    };
-    let job = jobs[0];
-    let server = match restore_into.map(conninfo::parse).transpose() {
-        Ok(s) => s,
+/// Restores a database's backup into `target`; whether it did.
+async fn database(
+    part: &JobConfig,
+    source: &NamedStorage,
+    pick: &Pick,
+    target: &Connection,
+    flags: RestoreFlags,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> bool {
+    let storage = source.storage.as_ref();
+    let result = crate::restore::restore(part, storage, pick, target, flags, cancel).await;
+    let shown = conninfo::redact(&target.conninfo);
+    match result {
+        Ok(restored) => {
+            println!("restored {} into {shown}", restored.backup.key);
+            true
+        }
         Err(e) => {
-            tracing::error!(error = %e, "--restore-into");
-            return 1;
-        }
-    };
-    let Ok(identities) = identities(from) else {
-        return 1;
-    };
-    let Some(source) = open_storage(config, job, from.storage.as_deref()).await else {
-        return 1;
-    };
-    let backups = match catalog::backups(job, source.storage.as_ref()).await {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::error!(job = %job.name, storage = %source.name, error = %e, "cannot list the backups");
-            return EXIT_BACKUP_FAILED;
-        }
-    };
-    let chosen: Vec<&catalog::Backup> = if pick.all {
-        // Incomplete objects are not backups (list shows them).
-        backups.iter().filter(|b| b.usable()).collect()
-    } else {
-        let p = match &pick.key {
-            Some(k) => Pick::Key(k.clone()),
-            None => Pick::Latest,
-        };
-        match catalog::pick(&backups, &p, jiff::Timestamp::now()) {
-            Ok(b) => vec![b],
-            Err(e) => {
-                tracing::error!(job = %job.name, error = %e, "nothing to verify");
-                return EXIT_BACKUP_FAILED;
-            }
-        }
-    };
-    if chosen.is_empty() {
-        tracing::error!(job = %job.name, "the job has no backup to verify");
-        return EXIT_BACKUP_FAILED;
-    }
-    let cancel = crate::shutdown::on_signal("verification");
-    let mut bad = 0;
-    for backup in &chosen {
-        if cancel.is_cancelled() {
-            return EXIT_BACKUP_FAILED;
-        }
-        let verified = crate::verify::verify(
-            source.storage.as_ref(),
-            backup,
-            server.as_ref(),
-            identities.as_ref(),
-            &cancel,
-        );
-        match verified.await {
-            Ok(verified) => {
-                let restored = match verified.restored {
-                    Some((tables, rows)) => format!(", restored {tables} tables, {rows} rows"),
-                    None if !verified.opened => {
-                        ", encrypted: checksum and size only, no --identity".to_string()
-                    }
-                    None => String::new(),
-                };
-                println!(
-                    "OK    {} ({} bytes, sha256 {}{restored})",
-                    backup.key, verified.summary.stored_bytes, verified.summary.sha256
-                );
-            }
-            Err(e) => {
-                println!("BAD   {}: {e}", backup.key);
-                tracing::error!(job = %job.name, key = %backup.key, error = %e, "verification failed");
-                bad += 1;
-            }
+            tracing::error!(job = %part.name, target = %shown, error = %e, "restore failed");
+            false
         }
     }
-    if bad > 0 { EXIT_BACKUP_FAILED } else { 0 }
 }

@@ -78,7 +78,7 @@ async fn row(job: &JobConfig, s: &NamedStorage, now: Timestamp) -> Row {
         stale_after_seconds: limit.map(|d| d.as_secs()),
         next_run: next.map(|z| z.to_string()),
     };
-    let backups = match catalog::backups(job, s.storage.as_ref()).await {
+    let backups = match crate::cluster::all_backups(job, s.storage.as_ref()).await {
         Ok(backups) => backups,
         Err(e) => {
             tracing::error!(job = %job.name, storage = %s.name, error = %e, "cannot list the backups");

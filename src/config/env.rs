@@ -84,6 +84,9 @@ const SEED_MODIFIERS: &[(&str, &[&str])] = &[
     ("jobs.default.run_on_start", &["BACKUP_ON_START"]),
     ("jobs.default.encrypt_to", &["AGE_RECIPIENTS"]),
     ("jobs.default.recipients_file", &["AGE_RECIPIENTS_FILE"]),
+    ("jobs.default.databases", &["POSTGRES_DATABASES"]),
+    ("jobs.default.exclude", &["POSTGRES_DATABASES_EXCLUDE"]),
+    ("jobs.default.globals", &["BACKUP_GLOBALS"]),
 ];
 
 /// The split-out connection variables, composed into a libpq conninfo.

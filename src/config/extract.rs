@@ -190,6 +190,10 @@ fn read_job(s: &mut Section) -> RawJob {
         notify: read_targets(s),
         encrypt_to: s.get("encrypt_to"),
         recipients_file: s.get("recipients_file"),
+        databases: s.get("databases"),
+        exclude: s.get("exclude"),
+        globals: s.get("globals"),
+        globals_with_passwords: s.get("globals_with_passwords"),
     }
 }
 

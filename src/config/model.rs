@@ -13,6 +13,7 @@ use serde::{Serialize, Serializer};
 pub use super::raw::{CompressionKind, DumpFormat, Naming, RawRetention as Retention};
 use super::secret;
 use crate::encryption::Recipients;
+use crate::naming::Unit;
 use crate::pg::conninfo::Connection;
 use crate::schedule::Schedule;
 
@@ -273,7 +274,66 @@ pub struct JobConfig {
     /// compressed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub encrypt_to: Option<Recipients>,
+    /// Which databases of the server it backs up, each its own object.
+    #[serde(skip_serializing_if = "Databases::is_one")]
+    pub databases: Databases,
+    /// Patterns (`*`, `?`) of databases `databases = "all"` leaves out.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
+    /// Whether it also backs up the cluster's globals.
+    pub globals: Globals,
+    /// Set on the job one unit of a cluster job runs as (see
+    /// [`crate::cluster`]); None on a job as configured.
+    #[serde(skip)]
+    pub unit: Option<Unit>,
     /// `agent.abandoned_upload_after`, for the job's leftovers.
     #[serde(skip)]
     pub abandoned_upload_after: std::time::Duration,
+}
+
+/// `databases = ...` of a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Databases {
+    /// The one its connection names (the key left out).
+    One,
+    /// These, in this order.
+    Listed(Vec<String>),
+    /// Every database of the server that accepts connections and is not a
+    /// template, found at each run, but those the job's `exclude` matches.
+    All,
+}
+
+impl Serialize for Databases {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Databases::One => s.serialize_none(),
+            Databases::Listed(names) => s.collect_seq(names),
+            Databases::All => s.serialize_str("all"),
+        }
+    }
+}
+
+impl Databases {
+    pub fn is_one(&self) -> bool {
+        *self == Databases::One
+    }
+}
+
+/// `globals = true`, `globals_with_passwords = true`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Globals {
+    Off,
+    /// Roles without their password hashes (`--no-role-passwords`).
+    WithoutPasswords,
+    /// Roles with their password hashes: the object holds secrets.
+    WithPasswords,
+}
+
+impl JobConfig {
+    /// Whether a run of this job is several backups (its databases, its
+    /// globals), each a unit; false for a unit itself.
+    pub fn runs_as_units(&self) -> bool {
+        self.unit.is_none() && (!self.databases.is_one() || self.globals != Globals::Off)
+    }
 }

@@ -135,6 +135,10 @@ pub struct RawJob {
     pub notify: RawTargets,
     pub encrypt_to: Option<Words>,
     pub recipients_file: Option<PathBuf>,
+    pub databases: Option<Words>,
+    pub exclude: Option<Words>,
+    pub globals: Option<bool>,
+    pub globals_with_passwords: Option<bool>,
 }
 
 /// A list given as a TOML array or as one string (an environment

@@ -2,10 +2,12 @@
 //! at once, each naming its key and where the value came from.
 //!
 //! - `storage`: the `storage.NAME` sections (S3 and local);
-//! - `job`: the `jobs.NAME` sections (`encryption`: their recipients);
+//! - `job`: the `jobs.NAME` sections (`encryption`: their recipients;
+//!   `cluster`: their databases and globals);
 //! - `place`: across jobs and storages, where the keys go and how long
 //!   they get.
 
+mod cluster;
 mod encryption;
 mod job;
 mod notify;

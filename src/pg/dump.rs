@@ -1,4 +1,5 @@
-//! `pg_dump` as a child process. Its stdout is the dump; its stderr is
+//! `pg_dump` (or, for a cluster's globals, `pg_dumpall --globals-only`)
+//! as a child process. Its stdout is the dump; its stderr is
 //! logged and kept; its exit status decides, after stdout ends, whether
 //! the dump is whole. [`DumpProcess`] is that contract, so a backup can be
 //! tested with a dump that is not a child.
@@ -8,7 +9,8 @@ use std::process::Stdio;
 use async_trait::async_trait;
 use tokio::process::{Child, ChildStdout};
 
-use crate::config::{DumpFormat, JobConfig};
+use crate::config::{DumpFormat, Globals, JobConfig};
+use crate::pg::conninfo;
 use crate::pg::stderr::{self, StderrTail};
 use crate::pg::tools::{self, PgTool};
 
@@ -19,9 +21,13 @@ pub enum DumpError {
         program: String,
         source: std::io::Error,
     },
-    #[error("pg_dump failed ({status}){}", stderr::tail_text(.stderr))]
-    Failed { status: String, stderr: Vec<String> },
-    #[error("cannot wait for pg_dump: {0}")]
+    #[error("{program} failed ({status}){}", stderr::tail_text(.stderr))]
+    Failed {
+        program: &'static str,
+        status: String,
+        stderr: Vec<String>,
+    },
+    #[error("cannot wait for the dump: {0}")]
     Wait(std::io::Error),
 }
 
@@ -36,8 +42,9 @@ pub trait DumpProcess: Send {
     async fn finish(self: Box<Self>) -> Result<(), DumpError>;
 }
 
-/// A running pg_dump.
+/// A running pg_dump or pg_dumpall.
 pub struct PgDump {
+    program: &'static str,
     child: Child,
     stderr: StderrTail,
 }
@@ -55,11 +62,42 @@ pub fn arguments(job: &JobConfig) -> Vec<String> {
     args
 }
 
+/// The pg_dumpall arguments for the globals of `job`: roles (without
+/// their password hashes unless asked), memberships, tablespaces.
+pub fn globals_arguments(job: &JobConfig) -> Vec<String> {
+    let mut args = vec!["--globals-only".to_string()];
+    if job.globals != Globals::WithPasswords {
+        args.push("--no-role-passwords".into());
+    }
+    // pg_dumpall ignores the database of a connection string.
+    if let Some(db) = conninfo::dbname(&job.connection.conninfo) {
+        args.push(format!("--database={db}"));
+    }
+    args
+}
+
 impl PgDump {
     /// Starts pg_dump for `job`; the password goes in its environment.
     pub fn spawn(tool: &PgTool, job: &JobConfig) -> Result<(PgDump, ChildStdout), DumpError> {
+        Self::start("pg_dump", tool, job, arguments(job))
+    }
+
+    /// Starts `pg_dumpall --globals-only` for `job`'s server.
+    pub fn spawn_globals(
+        tool: &PgTool,
+        job: &JobConfig,
+    ) -> Result<(PgDump, ChildStdout), DumpError> {
+        Self::start("pg_dumpall", tool, job, globals_arguments(job))
+    }
+
+    fn start(
+        program: &'static str,
+        tool: &PgTool,
+        job: &JobConfig,
+        args: Vec<String>,
+    ) -> Result<(PgDump, ChildStdout), DumpError> {
         let mut cmd = tools::command(&tool.path, &job.connection);
-        cmd.args(arguments(job))
+        cmd.args(args)
             .arg("--dbname")
             .arg(&job.connection.conninfo)
             .stdout(Stdio::piped())
@@ -70,8 +108,13 @@ impl PgDump {
         })?;
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr_pipe = child.stderr.take().expect("stderr is piped");
-        let stderr = StderrTail::start(stderr_pipe, "pg_dump", job.name.clone());
-        Ok((PgDump { child, stderr }, stdout))
+        let stderr = StderrTail::start(stderr_pipe, program, job.name.clone());
+        let dump = PgDump {
+            program,
+            child,
+            stderr,
+        };
+        Ok((dump, stdout))
     }
 }
 
@@ -92,6 +135,7 @@ impl DumpProcess for PgDump {
             Ok(())
         } else {
             Err(DumpError::Failed {
+                program: self.program,
                 status: stderr::describe(status),
                 stderr,
             })

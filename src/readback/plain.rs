@@ -1,10 +1,14 @@
 //! What proves a plain dump whole: pg_dump writes a header comment first
 //! and a completion comment last, so a dump cut short before it was
-//! compressed (which decompresses fine) lacks the last one.
+//! compressed (which decompresses fine) lacks the last one. pg_dumpall
+//! (a cluster's globals) does the same with lines of its own.
 
 /// A plain dump begins and ends with these lines.
 const HEADER: &str = "-- PostgreSQL database dump";
 const FOOTER: &str = "-- PostgreSQL database dump complete";
+/// pg_dumpall's.
+const CLUSTER_HEADER: &str = "-- PostgreSQL database cluster dump";
+const CLUSTER_FOOTER: &str = "-- PostgreSQL database cluster dump complete";
 /// Bytes kept from each end of the dump to look for them.
 const EDGE: usize = 8192;
 
@@ -30,13 +34,23 @@ impl Edges {
 
     /// Why the stream seen so far is not a whole plain dump, if it is not.
     pub fn problem(&self) -> Option<&'static str> {
-        if !String::from_utf8_lossy(&self.head).contains(HEADER) {
+        let head = String::from_utf8_lossy(&self.head);
+        let footer = if head.contains(HEADER) {
+            FOOTER
+        } else if head.contains(CLUSTER_HEADER) {
+            CLUSTER_FOOTER
+        } else {
             return Some("it does not begin like a pg_dump plain dump");
-        }
-        if !String::from_utf8_lossy(&self.tail).contains(FOOTER) {
+        };
+        if !String::from_utf8_lossy(&self.tail).contains(footer) {
             return Some("it lacks pg_dump's completion marker: the dump is truncated");
         }
         None
+    }
+
+    /// Whether it is pg_dumpall's (a cluster's globals), not pg_dump's.
+    pub fn is_cluster_dump(&self) -> bool {
+        String::from_utf8_lossy(&self.head).contains(CLUSTER_HEADER)
     }
 }
 

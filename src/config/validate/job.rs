@@ -176,6 +176,9 @@ pub(super) fn check_job(
         raw.encrypt_to.as_ref(),
         raw.recipients_file.as_deref(),
     );
+    let (databases, exclude) =
+        super::cluster::databases(c, &section, raw.databases.as_ref(), raw.exclude.as_ref());
+    let globals = super::cluster::globals(c, &section, raw.globals, raw.globals_with_passwords);
     if encrypt_to.is_some() && verify_restore_into.is_some() {
         c.err(
             ErrorKind::Invalid,
@@ -203,6 +206,10 @@ pub(super) fn check_job(
         stale_after,
         notify,
         encrypt_to,
+        databases,
+        exclude,
+        globals,
+        unit: None,
         abandoned_upload_after: defaults.abandoned_upload_after,
     })
 }
@@ -226,6 +233,7 @@ pub(super) fn outline(name: &str, raw: &RawJob, storages: &[String]) -> Outline 
         format: raw.format.unwrap_or(defaults::FORMAT),
         compression: raw.compression.unwrap_or(defaults::COMPRESSION),
         encrypted: raw.encrypt_to.is_some() || raw.recipients_file.is_some(),
+        cluster: raw.databases.is_some(),
         storages: chosen_storages(raw.storage.as_deref(), storages).unwrap_or_default(),
     }
 }

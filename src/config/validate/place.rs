@@ -13,7 +13,7 @@ use super::Checker;
 use super::storage::NAME_MAX;
 use crate::config::error::ErrorKind;
 use crate::config::model::*;
-use crate::naming::{BackupName, Layout, MANIFEST_SUFFIX};
+use crate::naming::{BackupName, Layout, MANIFEST_SUFFIX, Unit};
 
 /// What the checks across jobs need of one job, valid or not.
 #[derive(Debug, Clone)]
@@ -24,6 +24,8 @@ pub(super) struct Outline {
     pub compression: CompressionKind,
     /// Whether its keys end in `.age`.
     pub encrypted: bool,
+    /// Whether it backs up several databases (each in a directory).
+    pub cluster: bool,
     /// The storages it writes to; those that do not exist are skipped.
     pub storages: Vec<String>,
 }
@@ -185,7 +187,15 @@ fn longest_key(job: &Outline, storage: &StorageConfig) -> String {
         compression: job.compression,
         encrypted: job.encrypted,
     };
-    let key = layout(job, storage).key(&name);
+    // The longest database name PostgreSQL takes (63 bytes) of letters:
+    // a name of other characters, spelled %XX in keys, can be longer; a
+    // storage refusing it fails that database's backup, naming the cause.
+    let longest_db = Unit::Database("d".repeat(63));
+    let mut layout = layout(job, storage);
+    if job.cluster {
+        layout.unit = &longest_db;
+    }
+    let key = layout.key(&name);
     format!("{key}{MANIFEST_SUFFIX}")
 }
 
@@ -198,6 +208,7 @@ fn layout<'a>(job: &'a Outline, storage: &'a StorageConfig) -> Layout<'a> {
         prefix,
         naming: job.naming,
         job: &job.name,
+        unit: &Unit::Whole,
     }
 }
 
