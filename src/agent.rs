@@ -26,7 +26,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::catalog;
 use crate::clock::Clock;
-use crate::config::{Config, JobConfig};
+use crate::config::{Config, JobConfig, StorageConfig};
 use crate::monitor::Monitor;
 use crate::storage::{self, NamedStorage, Storage};
 use diff::Fingerprint;
@@ -76,6 +76,7 @@ impl Agent {
             shared,
         };
         agent.open_storages().await;
+        agent.take_stock();
         agent.remove_leftovers();
         agent.find_newest(&config.jobs);
         let names: Vec<String> = config.jobs.iter().map(|j| j.name.clone()).collect();
@@ -88,6 +89,30 @@ impl Agent {
             "keepsake agent started"
         );
         agent
+    }
+
+    /// Says what the configuration does that may not be meant, and checks,
+    /// in the background, that every storage with `object_lock` is a
+    /// bucket with Object Lock (its backups fail until it is).
+    fn take_stock(&self) {
+        for warning in crate::config::advice(&self.config) {
+            tracing::warn!("{warning}");
+        }
+        let locked: Vec<(String, Arc<dyn Storage>)> = self
+            .config
+            .storage
+            .iter()
+            .filter(|(_, s)| matches!(s, StorageConfig::S3(s3) if s3.object_lock.is_some()))
+            .map(|(name, _)| (name.clone(), Arc::clone(&self.storages[name].1)))
+            .collect();
+        self.shared.tracker.spawn(async move {
+            for (name, storage) in locked {
+                match storage.preflight().await {
+                    Ok(()) => tracing::info!(storage = %name, "the bucket has Object Lock enabled"),
+                    Err(e) => tracing::error!(storage = %name, error = %e, "backups to this storage will fail"),
+                }
+            }
+        });
     }
 
     /// Removes, in the background, what runs that died left in every
@@ -235,6 +260,7 @@ impl Agent {
         kept.http = self.config.http;
         self.config = kept;
         self.open_storages().await;
+        self.take_stock();
         self.shared.monitor.reconfigure(&self.config);
         let fresh: Vec<JobConfig> = d
             .added

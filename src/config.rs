@@ -13,6 +13,7 @@
 //!   ([`secret`] decides how a secret serialises);
 //! - [`error`]: errors that name the key and its origin, and the exit code.
 
+pub mod advice;
 pub mod defaults;
 pub mod env;
 pub mod error;
@@ -29,6 +30,7 @@ use std::path::{Path, PathBuf};
 use extract::origin_of;
 use figment::Figment;
 
+pub use advice::advice;
 pub use env::{EnvVars, process_env};
 pub use error::{ConfigError, ConfigErrors, ErrorKind};
 pub use model::*;

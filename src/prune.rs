@@ -8,7 +8,7 @@ use crate::catalog::State;
 use crate::config::JobConfig;
 use crate::naming;
 use crate::retention::{self, Decision, Pass, Reason};
-use crate::storage::{Storage, StorageError};
+use crate::storage::{ErrorKind, Storage, StorageError};
 
 /// What one pass of retention decided and did.
 #[derive(Debug, Clone)]
@@ -33,6 +33,30 @@ pub struct When<'a> {
     pub just_taken: Option<&'a str>,
     /// How old an incomplete object must be to be deleted.
     pub abandoned_after: SignedDuration,
+}
+
+/// The date of a deletion refused by a lock.
+fn locked(error: &StorageError) -> Option<Timestamp> {
+    match error.kind {
+        ErrorKind::Locked(until) => Some(until),
+        _ => None,
+    }
+}
+
+/// Keeps the backups due for deletion that S3 Object Lock still holds,
+/// saying until when (one HEAD each, only on a storage with locks).
+async fn hold_locked(
+    decisions: &mut [Decision],
+    storage: &dyn Storage,
+    now: Timestamp,
+) -> Result<(), StorageError> {
+    for d in decisions.iter_mut().filter(|d| d.deleted()) {
+        if let Some(until) = storage.locked_until(&d.backup.key, now).await? {
+            tracing::debug!(key = %d.backup.key, locked_until = %until, "due for deletion but locked");
+            d.keep.push(Reason::Locked(until));
+        }
+    }
+    Ok(())
 }
 
 /// Plans retention for `job` in `storage` (called `name` in logs) and,
@@ -64,6 +88,7 @@ pub async fn prune(
         deleted: 0,
         failed: 0,
     };
+    hold_locked(&mut pruned.decisions, storage, when.now).await?;
     if dry_run {
         return Ok(pruned);
     }
@@ -76,6 +101,7 @@ pub async fn prune(
         }
     }
     let failures = storage.delete_many(&keys).await;
+    let mut held = Vec::new();
     for d in &doomed {
         let key = &d.backup.key;
         let manifest = naming::manifest_key(key);
@@ -83,7 +109,12 @@ pub async fn prune(
             .iter()
             .filter(|f| f.key == *key || f.key == manifest)
             .collect();
-        if let Some(e) = failed.first() {
+        if let Some(until) = failed.iter().find_map(|f| locked(f)) {
+            // Locked after all (a version the HEAD did not show): kept
+            // until then, not a failure.
+            tracing::info!(job = %job.name, storage = name, key = %key, locked_until = %until, "retention keeps a backup that is locked until then");
+            held.push((key.clone(), until));
+        } else if let Some(e) = failed.first() {
             pruned.failed += 1;
             tracing::error!(job = %job.name, storage = name, key = %key, error = %e, "retention could not delete a backup");
         } else if d.backup.state == State::Incomplete {
@@ -92,6 +123,11 @@ pub async fn prune(
         } else {
             pruned.deleted += 1;
             tracing::info!(job = %job.name, storage = name, key = %key, "retention deleted an old backup");
+        }
+    }
+    for (key, until) in held {
+        if let Some(d) = pruned.decisions.iter_mut().find(|d| d.backup.key == key) {
+            d.keep.push(Reason::Locked(until));
         }
     }
     Ok(pruned)

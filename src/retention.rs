@@ -31,10 +31,16 @@ pub enum Reason {
     Future,
     /// Incomplete, but younger than `abandoned_upload_after`.
     Unfinished,
+    /// Due for deletion, but S3 Object Lock holds it until then (found
+    /// by the storage, after the plan).
+    Locked(Timestamp),
 }
 
 impl std::fmt::Display for Reason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Reason::Locked(until) = self {
+            return write!(f, "locked until {until}");
+        }
         f.write_str(match self {
             Reason::NoRules => "no retention rule",
             Reason::NewestComplete => "newest complete backup",
@@ -46,6 +52,7 @@ impl std::fmt::Display for Reason {
             Reason::JustTaken => "taken by this run",
             Reason::Future => "dated in the future",
             Reason::Unfinished => "incomplete, younger than abandoned_upload_after",
+            Reason::Locked(_) => unreachable!("written above"),
         })
     }
 }

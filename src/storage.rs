@@ -44,6 +44,8 @@ pub enum ErrorKind {
     Other,
     /// A write found its key taken: it never replaces an object.
     AlreadyExists,
+    /// A deletion refused: S3 Object Lock holds the object until then.
+    Locked(jiff::Timestamp),
 }
 
 impl StorageError {
@@ -137,6 +139,16 @@ pub trait Storage: Send + Sync {
             }
         }
         failures
+    }
+
+    /// When `key` is locked (S3 Object Lock) until, if it is locked past
+    /// `now`; stores without locks never are.
+    async fn locked_until(
+        &self,
+        _key: &str,
+        _now: jiff::Timestamp,
+    ) -> Result<Option<jiff::Timestamp>, StorageError> {
+        Ok(None)
     }
 
     /// Uploads under `prefix` (a directory, ending in `/`) that were

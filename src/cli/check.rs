@@ -64,9 +64,13 @@ pub async fn check(config: &Config, quiet: bool, connect: bool) -> u8 {
     if !quiet {
         print!("{}", config::view::render_toml(config));
     }
+    for warning in config::advice(config) {
+        eprintln!("keepsake: warning: {warning}");
+    }
     if !connect {
         return 0;
     }
+    let locks = check_locks(config).await;
     let Some(jobs) = select_jobs(config, &[]) else {
         return 1;
     };
@@ -114,10 +118,28 @@ pub async fn check(config: &Config, quiet: bool, connect: bool) -> u8 {
     }
     if refused > 0 {
         eprintln!("keepsake: {ROLE_HINT}");
-        1
-    } else {
-        0
     }
+    if refused > 0 || !locks { 1 } else { 0 }
+}
+
+/// Whether every storage with `object_lock` is a bucket with Object Lock
+/// enabled; the others are printed.
+async fn check_locks(config: &Config) -> bool {
+    let mut sound = true;
+    for (name, settings) in &config.storage {
+        let config::StorageConfig::S3(s3) = settings else {
+            continue;
+        };
+        if s3.object_lock.is_none() {
+            continue;
+        }
+        let storage = crate::storage::open(settings).await;
+        if let Err(e) = storage.preflight().await {
+            eprintln!("keepsake: storage.{name}: {e}");
+            sound = false;
+        }
+    }
+    sound
 }
 
 /// Whether `job`'s server lets `psql` in, and one of `dumps` fits it.

@@ -87,6 +87,8 @@ const SEED_MODIFIERS: &[(&str, &[&str])] = &[
     ("jobs.default.databases", &["POSTGRES_DATABASES"]),
     ("jobs.default.exclude", &["POSTGRES_DATABASES_EXCLUDE"]),
     ("jobs.default.globals", &["BACKUP_GLOBALS"]),
+    ("storage.default.object_lock.mode", &["S3_OBJECT_LOCK_MODE"]),
+    ("storage.default.object_lock.days", &["S3_OBJECT_LOCK_DAYS"]),
 ];
 
 /// The split-out connection variables, composed into a libpq conninfo.

@@ -12,8 +12,8 @@ use serde::de::DeserializeOwned;
 
 use super::error::{ConfigError, ErrorKind};
 use super::raw::{
-    RawAgent, RawHttp, RawJob, RawLocal, RawLog, RawNotify, RawRetention, RawS3, RawStorage,
-    RawTargets,
+    RawAgent, RawHttp, RawJob, RawLocal, RawLog, RawNotify, RawObjectLock, RawRetention, RawS3,
+    RawStorage, RawTargets,
 };
 use super::validate::RawSections;
 
@@ -133,6 +133,7 @@ fn read_storage(s: &mut Section) -> Option<RawStorage> {
             sse: s.get("sse"),
             sse_kms_key_id: s.get("sse_kms_key_id"),
             storage_class: s.get("storage_class"),
+            object_lock: s.table("object_lock", read_object_lock),
             access_key_id: s.secret("access_key_id"),
             access_key_id_file: s.get("access_key_id_file"),
             secret_access_key: s.secret("secret_access_key"),
@@ -194,6 +195,13 @@ fn read_job(s: &mut Section) -> RawJob {
         exclude: s.get("exclude"),
         globals: s.get("globals"),
         globals_with_passwords: s.get("globals_with_passwords"),
+    }
+}
+
+fn read_object_lock(s: &mut Section) -> RawObjectLock {
+    RawObjectLock {
+        mode: s.get("mode"),
+        days: s.count("days"),
     }
 }
 

@@ -194,6 +194,28 @@ pub struct S3Config {
     /// `GLACIER_IR`, ...); None: the bucket's default.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub storage_class: Option<String>,
+    /// S3 Object Lock: every object written is locked this long.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object_lock: Option<ObjectLock>,
+}
+
+/// `object_lock = { mode = "governance" | "compliance", days = N }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ObjectLock {
+    pub mode: LockMode,
+    /// Every object keepsake writes cannot be deleted or overwritten for
+    /// this many days after it was written.
+    pub days: u32,
+}
+
+/// Who may lift a lock before its date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LockMode {
+    /// Users with `s3:BypassGovernanceRetention` (never keepsake).
+    Governance,
+    /// Nobody, the account's root user included.
+    Compliance,
 }
 
 /// `sse = "AES256" | "aws:kms"`.

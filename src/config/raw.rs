@@ -98,10 +98,18 @@ pub struct RawS3 {
     pub sse: Option<String>,
     pub sse_kms_key_id: Option<String>,
     pub storage_class: Option<String>,
+    pub object_lock: Option<RawObjectLock>,
     pub access_key_id: Option<SecretString>,
     pub access_key_id_file: Option<PathBuf>,
     pub secret_access_key: Option<SecretString>,
     pub secret_access_key_file: Option<PathBuf>,
+}
+
+/// `object_lock = { mode = "...", days = N }` of an S3 storage.
+#[derive(Debug, Default)]
+pub struct RawObjectLock {
+    pub mode: Option<String>,
+    pub days: Option<u32>,
 }
 
 /// `[storage.NAME]` with `type = "local"`.

@@ -24,11 +24,12 @@ use bytes::Bytes;
 use secrecy::ExposeSecret;
 
 use super::{ErrorKind, ObjectInfo, ObjectReader, Storage, StorageError, Unfinished, Upload};
-use crate::config::{S3Config, Sse};
+use crate::config::{ObjectLock, S3Config, Sse};
 use errors::{key_taken, no_conditional_writes, sdk_message};
 pub use upload::S3Upload;
 
 mod errors;
+mod lock;
 mod upload;
 
 /// Attempts per request (the SDK backs off exponentially between them).
@@ -44,6 +45,8 @@ pub struct S3Storage {
     parts_in_flight: usize,
     /// Server-side encryption and storage class of every object written.
     writes: WriteOptions,
+    /// Object Lock of every object written, if set.
+    lock: Option<ObjectLock>,
 }
 
 /// What every object keepsake writes asks of the store.
@@ -132,6 +135,7 @@ impl S3Storage {
             prefix: config.prefix.clone(),
             parts_in_flight: config.upload_concurrency.max(1),
             writes: WriteOptions::of(config),
+            lock: config.object_lock,
         }
     }
 
@@ -188,6 +192,7 @@ impl S3Storage {
         run: &str,
         conditional: bool,
     ) -> Result<(), SdkError<PutObjectError, HttpResponse>> {
+        let body_copy = body.clone();
         let mut request = self
             .client
             .put_object()
@@ -200,6 +205,13 @@ impl S3Storage {
             .body(ByteStream::from(body));
         if conditional {
             request = request.if_none_match("*");
+        }
+        if let Some(lock) = &self.lock {
+            let until = lock::retain_until(lock, jiff::Timestamp::now());
+            request = request
+                .object_lock_mode(lock::mode(lock))
+                .object_lock_retain_until_date(lock::sdk_time(until))
+                .content_md5(lock::content_md5(&body_copy));
         }
         request.send().await.map(|_| ())
     }
@@ -243,7 +255,7 @@ impl Storage for S3Storage {
     /// Fails fast when the bucket does not exist, before any dump starts.
     /// A store that forbids HeadBucket is given the benefit of the doubt.
     async fn preflight(&self) -> Result<(), StorageError> {
-        match self.client.head_bucket().bucket(&self.bucket).send().await {
+        let found = match self.client.head_bucket().bucket(&self.bucket).send().await {
             Ok(_) => Ok(()),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {
                 Err(self.error("HeadBucket", "", "the bucket does not exist".to_string()))
@@ -253,6 +265,22 @@ impl Storage for S3Storage {
                 Ok(())
             }
             Err(e) => Err(self.error("HeadBucket", "", sdk_message(&e))),
+        };
+        found?;
+        match &self.lock {
+            Some(_) => self.check_lock_enabled().await,
+            None => Ok(()),
+        }
+    }
+
+    async fn locked_until(
+        &self,
+        key: &str,
+        now: jiff::Timestamp,
+    ) -> Result<Option<jiff::Timestamp>, StorageError> {
+        match &self.lock {
+            Some(_) => self.lock_of(key, now).await,
+            None => Ok(None),
         }
     }
 
@@ -280,6 +308,14 @@ impl Storage for S3Storage {
     /// fails counts every key in it as failed.
     async fn delete_many(&self, keys: &[String]) -> Vec<StorageError> {
         let mut failures = Vec::new();
+        if self.lock.is_some() {
+            for key in keys {
+                if let Err(e) = self.delete_versions(key).await {
+                    failures.push(e);
+                }
+            }
+            return failures;
+        }
         for batch in keys.chunks(DELETE_BATCH) {
             let objects: Vec<ObjectIdentifier> = batch
                 .iter()
@@ -419,6 +455,9 @@ impl Storage for S3Storage {
     }
 
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        if self.lock.is_some() {
+            return self.delete_versions(key).await;
+        }
         self.client
             .delete_object()
             .bucket(&self.bucket)

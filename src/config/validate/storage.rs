@@ -4,7 +4,7 @@ use super::{Checker, Reported, valid_name};
 use crate::config::defaults;
 use crate::config::error::ErrorKind;
 use crate::config::model::*;
-use crate::config::raw::{RawLocal, RawS3, RawStorage};
+use crate::config::raw::{RawLocal, RawObjectLock, RawS3, RawStorage};
 
 pub(super) fn check_storage(c: &mut Checker, name: &str, raw: RawStorage) -> Option<StorageConfig> {
     let section = format!("storage.{name}");
@@ -187,6 +187,9 @@ fn check_s3(c: &mut Checker, section: &str, raw: RawS3) -> Option<S3Config> {
     };
     let sse = check_sse(c, section, raw.sse.as_deref(), raw.sse_kms_key_id.is_some());
     let storage_class = check_storage_class(c, &key("storage_class"), raw.storage_class);
+    let object_lock = raw
+        .object_lock
+        .and_then(|lock| check_object_lock(c, &key("object_lock"), lock));
     (c.errors.len() == before).then(|| S3Config {
         bucket,
         prefix,
@@ -198,6 +201,49 @@ fn check_s3(c: &mut Checker, section: &str, raw: RawS3) -> Option<S3Config> {
         sse,
         sse_kms_key_id: raw.sse_kms_key_id,
         storage_class,
+        object_lock,
+    })
+}
+
+/// The longest lock accepted: a lock is irrevocable in compliance mode,
+/// so a typo of days must not lock a bucket for a century.
+const MAX_LOCK_DAYS: u32 = 3650;
+
+fn check_object_lock(c: &mut Checker, key: &str, raw: RawObjectLock) -> Option<ObjectLock> {
+    let mode = match raw.mode.as_deref() {
+        Some("governance") => Some(LockMode::Governance),
+        Some("compliance") => Some(LockMode::Compliance),
+        Some(other) => {
+            c.err(
+                ErrorKind::S3,
+                &format!("{key}.mode"),
+                format!("{other:?} is not a lock mode; use \"governance\" or \"compliance\""),
+            );
+            None
+        }
+        None => {
+            c.missing(&format!("{key}.mode"));
+            None
+        }
+    };
+    let days = match raw.days {
+        Some(days @ 1..=MAX_LOCK_DAYS) => Some(days),
+        Some(days) => {
+            c.err(
+                ErrorKind::S3,
+                &format!("{key}.days"),
+                format!("{days} days: a lock lasts 1 to {MAX_LOCK_DAYS} days"),
+            );
+            None
+        }
+        None => {
+            c.missing(&format!("{key}.days"));
+            None
+        }
+    };
+    Some(ObjectLock {
+        mode: mode?,
+        days: days?,
     })
 }
 

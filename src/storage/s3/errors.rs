@@ -65,6 +65,11 @@ pub(super) fn key_taken<E>(err: &SdkError<E, HttpResponse>) -> bool {
     matches!(status_of(err), Some(412 | 409))
 }
 
+/// The S3 error code of a failed request, when the store gave one.
+pub(super) fn code_of<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> Option<&str> {
+    err.as_service_error().and_then(|e| e.code())
+}
+
 /// The store does not implement conditional writes.
 pub(super) fn no_conditional_writes<E: ProvideErrorMetadata>(
     err: &SdkError<E, HttpResponse>,

@@ -13,7 +13,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::task::JoinSet;
 
 use super::errors::{answered_ok_but_unreadable, no_conditional_writes, sdk_message};
-use super::{RUN_METADATA, S3Storage, track_upload};
+use super::{RUN_METADATA, S3Storage, lock, track_upload};
 use crate::storage::parts::{MAX_PARTS, part_size};
 use crate::storage::{Storage, StorageError, Upload};
 
@@ -61,22 +61,28 @@ impl S3Upload {
         let upload_id = match &self.upload_id {
             Some(id) => id.clone(),
             None => {
-                let created = self
-                    .store
-                    .client
-                    .create_multipart_upload()
-                    .bucket(&self.store.bucket)
-                    .key(&self.key)
-                    .metadata(RUN_METADATA, &self.run)
-                    .set_server_side_encryption(self.store.writes.sse.clone())
-                    .set_ssekms_key_id(self.store.writes.kms_key_id.clone())
-                    .set_storage_class(self.store.writes.storage_class.clone())
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        self.store
-                            .error("CreateMultipartUpload", &self.key, sdk_message(&e))
-                    })?;
+                let created =
+                    self.store
+                        .client
+                        .create_multipart_upload()
+                        .bucket(&self.store.bucket)
+                        .key(&self.key)
+                        .metadata(RUN_METADATA, &self.run)
+                        .set_server_side_encryption(self.store.writes.sse.clone())
+                        .set_ssekms_key_id(self.store.writes.kms_key_id.clone())
+                        .set_storage_class(self.store.writes.storage_class.clone())
+                        .set_object_lock_mode(self.store.lock.as_ref().map(lock::mode))
+                        .set_object_lock_retain_until_date(
+                            self.store.lock.as_ref().map(|l| {
+                                lock::sdk_time(lock::retain_until(l, jiff::Timestamp::now()))
+                            }),
+                        )
+                        .send()
+                        .await
+                        .map_err(|e| {
+                            self.store
+                                .error("CreateMultipartUpload", &self.key, sdk_message(&e))
+                        })?;
                 let id = created.upload_id().unwrap_or_default().to_string();
                 track_upload(&id, true);
                 self.upload_id = Some(id.clone());
@@ -178,6 +184,10 @@ impl S3Upload {
         self.settled = true;
         if let Some(id) = &self.upload_id {
             track_upload(id, false);
+        }
+        // Some stores drop the lock asked for at the start of the upload.
+        if let Some(lock) = &self.store.lock {
+            self.store.lock_object(lock, &self.key).await?;
         }
         Ok(())
     }
