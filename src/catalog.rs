@@ -111,12 +111,11 @@ pub async fn backups_in(
         }
         Some(backup)
     });
-    // Only a job's own database can hold the replaced tool's backups.
-    let naming = match job.unit {
-        None | Some(Unit::Whole) => job.naming,
-        Some(_) => Naming::Job,
-    };
-    let mut backups = classify(listed.collect(), naming);
+    // Under the legacy naming an object without a manifest may be the
+    // replaced tool's (in a database's folder too: one container per
+    // database, merged into one job): only keepsake's mark makes it a
+    // leftover.
+    let mut backups = classify(listed.collect(), job.naming);
     unmask_leftovers(storage, &mut backups).await?;
     Ok(backups)
 }

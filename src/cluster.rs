@@ -55,11 +55,20 @@ pub fn glob_matches(pattern: &str, name: &str) -> bool {
     p[pi..].iter().all(|c| *c == '*')
 }
 
+/// Databases `"all"` never means: the scratch databases of `verify
+/// --restore-into` (dropped when it ends, left behind if it was killed).
+const NEVER: &[&str] = &["keepsake_verify_*"];
+
 /// The discovered databases `exclude` leaves in, in order.
 pub fn select(found: Vec<String>, exclude: &[String]) -> Vec<String> {
+    let patterns: Vec<&str> = exclude
+        .iter()
+        .map(String::as_str)
+        .chain(NEVER.iter().copied())
+        .collect();
     found
         .into_iter()
-        .filter(|name| !exclude.iter().any(|p| glob_matches(p, name)))
+        .filter(|name| !patterns.iter().any(|p| glob_matches(p, name)))
         .collect()
 }
 
@@ -312,9 +321,15 @@ mod tests {
 
     #[test]
     fn select_keeps_the_order_and_drops_the_excluded() {
-        let found = ["crm", "scratch_1", "shop", "shop_test"]
-            .map(String::from)
-            .to_vec();
+        let found = [
+            "crm",
+            "keepsake_verify_7_0",
+            "scratch_1",
+            "shop",
+            "shop_test",
+        ]
+        .map(String::from)
+        .to_vec();
         let exclude = ["scratch_*", "*_test"].map(String::from);
         assert_eq!(select(found, &exclude), ["crm", "shop"]);
     }

@@ -43,15 +43,21 @@ fn locked(error: &StorageError) -> Option<Timestamp> {
     }
 }
 
-/// Keeps the backups due for deletion that S3 Object Lock still holds,
-/// saying until when (one HEAD each, only on a storage with locks).
+/// Keeps the backups due for deletion that S3 Object Lock still holds
+/// (the backup or its manifest), saying until when (HEADs only on a
+/// storage with locks).
 async fn hold_locked(
     decisions: &mut [Decision],
     storage: &dyn Storage,
     now: Timestamp,
 ) -> Result<(), StorageError> {
     for d in decisions.iter_mut().filter(|d| d.deleted()) {
-        if let Some(until) = storage.locked_until(&d.backup.key, now).await? {
+        let mut until = storage.locked_until(&d.backup.key, now).await?;
+        if d.backup.has_manifest() {
+            let manifest = naming::manifest_key(&d.backup.key);
+            until = until.max(storage.locked_until(&manifest, now).await?);
+        }
+        if let Some(until) = until {
             tracing::debug!(key = %d.backup.key, locked_until = %until, "due for deletion but locked");
             d.keep.push(Reason::Locked(until));
         }

@@ -46,6 +46,8 @@ pub enum ErrorKind {
     AlreadyExists,
     /// A deletion refused: S3 Object Lock holds the object until then.
     Locked(jiff::Timestamp),
+    /// Stored whole, but the Object Lock asked for could not be set.
+    NotLocked,
 }
 
 impl StorageError {

@@ -219,3 +219,33 @@ fn a_lock_mode_must_be_governance_or_compliance() {
     assert!(stderr.contains("storage.s3.object_lock.mode"), "{stderr}");
     assert!(stderr.contains("storage.s3.object_lock.days"), "{stderr}");
 }
+
+// Several threads: the proxy serves while the test waits for keepsake.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_that_could_not_be_locked_fails_the_run_and_stays() {
+    use common::proxy::{Fault, Proxy};
+    let db = sample_db("notlocked");
+    add_bulk(&db, 80_000);
+    let bucket = locked_bucket("notlocked").await;
+    let proxy = Proxy::start().await;
+    // PutObjectRetention: the lock set on a completed multipart upload.
+    proxy.inject(
+        "PUT",
+        "retention",
+        usize::MAX,
+        Fault::Status(403, "AccessDenied"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let text = lock_job(&db, &bucket, "compression = \"none\"").replace(&s3_url(), &proxy.url);
+    let config = config_file(dir.path(), &text);
+    let (code, _, stderr) = keepsake_at(&config, &["backup"]);
+    assert_eq!(code, 4, "{stderr}");
+    assert!(stderr.contains("could not be locked"), "{stderr}");
+    assert!(proxy.injected() > 0);
+    let stored = keys(&bucket).await;
+    assert!(
+        stored.iter().any(|k| k.ends_with(".sql"))
+            && stored.iter().any(|k| k.ends_with(".sql.manifest.json")),
+        "the whole backup stays: {stored:?}"
+    );
+}

@@ -12,7 +12,7 @@ use crate::config::JobConfig;
 use crate::manifest::{MANIFEST_VERSION, Manifest, Sealed};
 use crate::naming::{self, BackupName};
 use crate::pipeline::Summary;
-use crate::storage::{NamedStorage, Storage, StorageError, Upload};
+use crate::storage::{ErrorKind, NamedStorage, Storage, StorageError, Upload};
 
 /// One storage's copy while the dump streams: its upload until it fails.
 pub(super) struct Copy {
@@ -91,7 +91,16 @@ impl Commit<'_> {
             upload.abort().await;
             return Err(e);
         }
-        if let Err(e) = upload.finish().await
+        let finished = upload.finish().await;
+        if let Err(e) = &finished
+            && e.kind == ErrorKind::NotLocked
+        {
+            // Whole and with its manifest, so a backup; but not as
+            // protected as configured: the copy fails, the backup stays.
+            tracing::error!(job = %job.name, storage = %s.name, error = %e, "the backup is stored but could not be locked");
+            return finished;
+        }
+        if let Err(e) = finished
             && !landed_anyway(storage, key, self.run, &e).await
         {
             tracing::error!(job = %job.name, storage = %s.name, error = %e, "storing the backup failed");

@@ -90,19 +90,23 @@ pub async fn verify(
         return EXIT_BACKUP_FAILED;
     };
     let mut chosen_all = Vec::new();
+    let mut missing = 0;
     for part in &parts {
-        // --key names one object: the part that has it.
-        let Some(backups) = chosen(part, &source, pick).await else {
-            if pick.key.is_some() && parts.len() > 1 {
-                continue;
-            }
-            return EXIT_BACKUP_FAILED;
-        };
-        chosen_all.extend(backups.into_iter().map(|b| (part, b)));
+        match chosen(part, &source, pick).await {
+            Some(backups) => chosen_all.extend(backups.into_iter().map(|b| (part, b))),
+            // --key names one object: the part that has it.
+            None if pick.key.is_some() && parts.len() > 1 => {}
+            // A part without a backup to verify is a finding; the others
+            // are verified all the same.
+            None => missing += 1,
+        }
     }
     if chosen_all.is_empty() {
         tracing::error!(job = %job.name, "the job has no backup to verify");
         return EXIT_BACKUP_FAILED;
+    }
+    if missing > 0 {
+        tracing::error!(job = %job.name, parts = missing, "some parts of the job have no backup to verify");
     }
     let cancel = crate::shutdown::on_signal("verification");
     let mut bad = 0;
@@ -119,7 +123,11 @@ pub async fn verify(
             bad += 1;
         }
     }
-    if bad > 0 { EXIT_BACKUP_FAILED } else { 0 }
+    if bad + missing > 0 {
+        EXIT_BACKUP_FAILED
+    } else {
+        0
+    }
 }
 
 /// Verifies one backup and prints `OK` or `BAD`; whether it is sound.

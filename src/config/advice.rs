@@ -44,7 +44,7 @@ mod tests {
 
     fn config(retention: &str) -> Config {
         from_toml(&format!(
-            "[storage.vault]\ntype = \"s3\"\nbucket = \"b\"\nobject_lock = {{ mode = \"compliance\", days = 30 }}\n\
+            "[storage.vault]\ntype = \"s3\"\nbucket = \"backups\"\nobject_lock = {{ mode = \"compliance\", days = 30 }}\n\
              [jobs.shop]\ndatabase = \"postgres://db/shop\"\n{retention}\n"
         ))
     }

@@ -134,7 +134,21 @@ impl RunReport {
     /// One line for people: chat messages and the body of a success ping.
     pub fn summary(&self) -> String {
         let job = &self.job;
+        // One backup has one file name in every storage (the prefixes
+        // may differ); a cluster job's parts have one each.
+        let objects: std::collections::BTreeSet<&str> = self
+            .copies
+            .iter()
+            .map(|c| c.key.rsplit('/').next().unwrap_or(&c.key))
+            .collect();
         match (self.status, &self.key, &self.error) {
+            // A cluster job: its globals and each database.
+            (Status::Success, Some(_), _) if objects.len() > 1 => format!(
+                "keepsake: backup of {job} succeeded: {} objects ({} bytes) in {:.1}s",
+                objects.len(),
+                self.size.unwrap_or(0),
+                self.duration_seconds
+            ),
             (Status::Success, Some(key), _) => format!(
                 "keepsake: backup of {job} succeeded: {key} ({} bytes) in {:.1}s",
                 self.size.unwrap_or(0),
@@ -210,6 +224,33 @@ mod tests {
                 problems,
             }],
         }
+    }
+
+    #[test]
+    fn a_run_of_several_parts_counts_its_objects_not_its_copies() {
+        let run = |keys: &[&str]| {
+            let mut done = outcome(Vec::new());
+            let copy = done.copies[0].clone();
+            done.copies = keys
+                .iter()
+                .map(|k| {
+                    let mut c = copy.clone();
+                    c.backup.key = k.to_string();
+                    c
+                })
+                .collect();
+            let (start, end) = (at("2026-11-29T03:00:00Z"), at("2026-11-29T03:00:01Z"));
+            RunReport::new("cluster", start, end, &Ok(done)).summary()
+        };
+        // One backup in two storages with different prefixes.
+        let one = run(&["a/shop/shop-t.sql.gz", "b/shop/shop-t.sql.gz"]);
+        assert!(one.contains("succeeded: a/shop/shop-t.sql.gz"), "{one}");
+        let parts = run(&[
+            "p/c/c-globals-t.sql.gz",
+            "p/c/shop/shop-t.sql.gz",
+            "p/c/crm/crm-t.sql.gz",
+        ]);
+        assert!(parts.contains("succeeded: 3 objects"), "{parts}");
     }
 
     #[test]

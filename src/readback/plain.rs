@@ -12,6 +12,12 @@ const CLUSTER_FOOTER: &str = "-- PostgreSQL database cluster dump complete";
 /// Bytes kept from each end of the dump to look for them.
 const EDGE: usize = 8192;
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Database,
+    Cluster,
+}
+
 /// Keeps the first and last bytes of a stream of chunks.
 #[derive(Debug, Default)]
 pub struct Edges {
@@ -34,13 +40,10 @@ impl Edges {
 
     /// Why the stream seen so far is not a whole plain dump, if it is not.
     pub fn problem(&self) -> Option<&'static str> {
-        let head = String::from_utf8_lossy(&self.head);
-        let footer = if head.contains(HEADER) {
-            FOOTER
-        } else if head.contains(CLUSTER_HEADER) {
-            CLUSTER_FOOTER
-        } else {
-            return Some("it does not begin like a pg_dump plain dump");
+        let footer = match self.kind() {
+            Some(Kind::Database) => FOOTER,
+            Some(Kind::Cluster) => CLUSTER_FOOTER,
+            None => return Some("it does not begin like a pg_dump plain dump"),
         };
         if !String::from_utf8_lossy(&self.tail).contains(footer) {
             return Some("it lacks pg_dump's completion marker: the dump is truncated");
@@ -50,7 +53,19 @@ impl Edges {
 
     /// Whether it is pg_dumpall's (a cluster's globals), not pg_dump's.
     pub fn is_cluster_dump(&self) -> bool {
-        String::from_utf8_lossy(&self.head).contains(CLUSTER_HEADER)
+        self.kind() == Some(Kind::Cluster)
+    }
+
+    /// Whose dump it is: the header line that comes first says.
+    fn kind(&self) -> Option<Kind> {
+        let head = String::from_utf8_lossy(&self.head);
+        let at = |line: &str| head.find(line).unwrap_or(usize::MAX);
+        let (database, cluster) = (at(HEADER), at(CLUSTER_HEADER));
+        match database.min(cluster) {
+            usize::MAX => None,
+            first if first == cluster => Some(Kind::Cluster),
+            _ => Some(Kind::Database),
+        }
     }
 }
 
@@ -94,5 +109,20 @@ mod tests {
             edges_of(&data[30..], 4096).problem(),
             Some("it does not begin like a pg_dump plain dump")
         );
+    }
+
+    #[test]
+    fn a_cluster_dump_needs_its_own_completion_line() {
+        let head = "--\n-- PostgreSQL database cluster dump\n--\n\nCREATE ROLE app;\n";
+        let whole = format!("{head}\n--\n-- PostgreSQL database cluster dump complete\n--\n");
+        let edges = edges_of(whole.as_bytes(), 7);
+        assert_eq!(edges.problem(), None);
+        assert!(edges.is_cluster_dump());
+        let cut = edges_of(head.as_bytes(), 7);
+        assert!(cut.problem().is_some_and(|p| p.contains("truncated")));
+        // pg_dump's own completion line does not end pg_dumpall's dump.
+        let mixed = format!("{head}-- PostgreSQL database dump complete\n");
+        assert!(edges_of(mixed.as_bytes(), 7).problem().is_some());
+        assert!(!edges_of(b"-- PostgreSQL database dump\n", 7).is_cluster_dump());
     }
 }

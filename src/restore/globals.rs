@@ -158,11 +158,21 @@ async fn run(
     cancel: &CancellationToken,
 ) -> Result<(), RestoreError> {
     let mut cmd = tools::command(psql, target);
-    cmd.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "--dbname"])
-        .arg(&target.conninfo)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+    // Terse errors: no `LINE 1: ...` echo of a statement, which could
+    // hold a password hash (globals_with_passwords).
+    cmd.args([
+        "-X",
+        "-q",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-v",
+        "VERBOSITY=terse",
+        "--dbname",
+    ])
+    .arg(&target.conninfo)
+    .stdin(Stdio::piped())
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|source| RestoreError::Spawn {
         program: psql.display().to_string(),
         source,

@@ -71,6 +71,41 @@ pub(super) fn check(c: &mut Checker, jobs: &[Outline], storage: &BTreeMap<String
             }
         }
     }
+    check_cluster_folders(c, jobs, storage);
+}
+
+/// Refuses a job whose keys would lie inside the folder where a job of
+/// several databases keeps one folder per database: that job's listing
+/// (and so its retention) would take them for a database's.
+fn check_cluster_folders(
+    c: &mut Checker,
+    jobs: &[Outline],
+    storage: &BTreeMap<String, StorageConfig>,
+) {
+    let pairs = || {
+        jobs.iter().flat_map(|job| {
+            job.storages
+                .iter()
+                .filter_map(move |name| Some((job, storage.get(name)?)))
+        })
+    };
+    for (cluster, s) in pairs().filter(|(job, _)| job.cluster) {
+        let folder = format!("{}/{}", root(s), layout(cluster, s).job_dir());
+        for (other, t) in pairs().filter(|(job, _)| job.name != cluster.name) {
+            let dir = format!("{}/{}", root(t), layout(other, t).dir());
+            if dir.starts_with(&folder) && dir != folder {
+                c.err(
+                    ErrorKind::Invalid,
+                    &format!("jobs.{}.storage", other.name),
+                    format!(
+                        "its backups would lie in {}, inside the folder where job {:?} keeps                          a folder per database; its retention could take them for a                          database's: give it another prefix",
+                        shown_root(t),
+                        cluster.name
+                    ),
+                );
+            }
+        }
+    }
 }
 
 /// Reports that `b` would write where `a` does.

@@ -105,8 +105,7 @@ impl S3Storage {
         }
     }
 
-    /// Locks the current version of `key` until `lock.days` from now,
-    /// unless the store already did (from the upload's own request).
+    /// Locks the current version of `key` until `lock.days` from now.
     pub(super) async fn lock_object(
         &self,
         lock: &ObjectLock,
@@ -115,13 +114,10 @@ impl S3Storage {
         let head = self.head(key).await?.ok_or_else(|| {
             self.error("PutObjectRetention", key, "the object is not there".into())
         })?;
+        // Always from now, even when the store kept the lock asked for at
+        // the upload's start: the data is then locked at least as long as
+        // its manifest, written before the upload completed.
         let until = retain_until(lock, Timestamp::now());
-        let held = head.object_lock_retain_until_date().and_then(from_sdk);
-        // A lock set at the upload's start ends a little earlier: fine.
-        let slack = jiff::SignedDuration::from_hours(1);
-        if held.is_some_and(|h| h >= until - slack) {
-            return Ok(());
-        }
         let retention = ObjectLockRetention::builder()
             .mode(retention_mode(lock))
             .retain_until_date(sdk_time(until))
@@ -195,6 +191,11 @@ impl S3Storage {
                 page.next_key_marker().map(str::to_string),
                 page.next_version_id_marker().map(str::to_string),
             );
+            // A truncated page without a place to go on from: stop rather
+            // than list the first page forever.
+            if markers.0.is_none() && markers.1.is_none() {
+                break;
+            }
         }
         for version in &versions {
             let deleted = self

@@ -15,7 +15,7 @@ use tokio::task::JoinSet;
 use super::errors::{answered_ok_but_unreadable, no_conditional_writes, sdk_message};
 use super::{RUN_METADATA, S3Storage, lock, track_upload};
 use crate::storage::parts::{MAX_PARTS, part_size};
-use crate::storage::{Storage, StorageError, Upload};
+use crate::storage::{ErrorKind, Storage, StorageError, Upload};
 
 /// A streaming upload to one key.
 pub struct S3Upload {
@@ -187,7 +187,10 @@ impl S3Upload {
         }
         // Some stores drop the lock asked for at the start of the upload.
         if let Some(lock) = &self.store.lock {
-            self.store.lock_object(lock, &self.key).await?;
+            self.store
+                .lock_object(lock, &self.key)
+                .await
+                .map_err(|e| e.with_kind(ErrorKind::NotLocked))?;
         }
         Ok(())
     }
@@ -246,6 +249,10 @@ impl S3Upload {
     }
 
     async fn abort_now(&mut self) {
+        // Completed (the lock that followed failed): nothing to abort.
+        if self.settled {
+            return;
+        }
         self.in_flight.abort_all();
         while self.in_flight.join_next().await.is_some() {}
         if let Some(id) = self.upload_id.take() {

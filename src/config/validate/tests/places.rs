@@ -236,3 +236,48 @@ fn local_paths_must_fit_path_max() {
     assert_eq!(errors.len(), 1, "{errors:#?}");
     assert!(errors[0].message.contains("4095"), "{errors:#?}");
 }
+
+#[test]
+fn no_job_may_keep_its_backups_inside_a_cluster_jobs_folder() {
+    use crate::config::raw::Words;
+    let cluster = |naming| RawJob {
+        databases: Some(Words::One("all".into())),
+        ..job_on(&["x"], naming)
+    };
+    // Legacy: the cluster job's folder is the whole prefix `p`.
+    let raw = sections(
+        vec![
+            ("x", s3_at(None, "bkt", "p")),
+            ("y", s3_at(None, "bkt", "p/shop")),
+        ],
+        vec![
+            ("a", cluster(Naming::Legacy)),
+            ("b", job_on(&["y"], Naming::Legacy)),
+        ],
+    );
+    assert_eq!(problems(raw), want(&[("jobs.b.storage", Invalid)]));
+    // Job naming: `p/a/` is the folder; `p/a/b/` lies inside it.
+    let raw = sections(
+        vec![
+            ("x", s3_at(None, "bkt", "p")),
+            ("y", s3_at(None, "bkt", "p/a")),
+        ],
+        vec![
+            ("a", cluster(Naming::Job)),
+            ("b", job_on(&["y"], Naming::Job)),
+        ],
+    );
+    assert_eq!(problems(raw), want(&[("jobs.b.storage", Invalid)]));
+    // Beside it is fine, and so is the same folder for a job of one database.
+    let raw = sections(
+        vec![
+            ("x", s3_at(None, "bkt", "p")),
+            ("y", s3_at(None, "bkt", "q")),
+        ],
+        vec![
+            ("a", cluster(Naming::Legacy)),
+            ("b", job_on(&["y"], Naming::Legacy)),
+        ],
+    );
+    assert_eq!(problems(raw), want(&[]));
+}
