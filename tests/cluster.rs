@@ -49,19 +49,13 @@ fn cluster_job(src: &Cluster, bucket: &str) -> String {
     toml_job(&src.url("postgres"), bucket, job).replace("[jobs.shop]", "[jobs.cluster]")
 }
 
-fn keepsake_at(config: &std::path::Path, args: &[&str]) -> (i32, String, String) {
-    let mut cmd = keepsake(None);
-    cmd.arg("-c").arg(config).args(args);
-    run(cmd)
-}
-
 #[tokio::test]
 async fn a_whole_cluster_restores_onto_a_fresh_one_roles_first() {
     let src = populated();
     let bucket = bucket("cluster").await;
     let dir = tempfile::tempdir().unwrap();
     let config = config_file(dir.path(), &cluster_job(&src, &bucket));
-    let (code, _, stderr) = keepsake_at(&config, &["backup"]);
+    let (code, _, stderr) = cli(&config, &["backup"]);
     assert_eq!(code, 0, "{stderr}");
 
     let stored = keys(&bucket).await;
@@ -99,7 +93,7 @@ async fn a_whole_cluster_restores_onto_a_fresh_one_roles_first() {
         "no password hashes: {globals}"
     );
 
-    let (code, stdout, stderr) = keepsake_at(&config, &["verify", "--job", "cluster", "--latest"]);
+    let (code, stdout, stderr) = cli(&config, &["verify", "--job", "cluster", "--latest"]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert_eq!(
         stdout.lines().filter(|l| l.starts_with("OK")).count(),
@@ -112,7 +106,7 @@ async fn a_whole_cluster_restores_onto_a_fresh_one_roles_first() {
     let restore = |args: &[&str]| {
         let mut all = vec!["restore", "--job", "cluster", "--latest"];
         all.extend_from_slice(args);
-        keepsake_at(&config, &all)
+        cli(&config, &all)
     };
     let (code, _, stderr) = restore(&["--to", &dst.url("shop")]);
     assert_eq!(code, 1, "{stderr}");

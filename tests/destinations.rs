@@ -36,12 +36,6 @@ retention = {{ keep_last = 1 }}
     path
 }
 
-fn cli(config: &Path, args: &[&str]) -> (i32, String, String) {
-    let mut cmd = keepsake(None);
-    cmd.arg("-c").arg(config).args(args);
-    run(cmd)
-}
-
 fn files(root: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(root.join("shop"))
         .unwrap()

@@ -34,12 +34,11 @@ fn key_pair(dir: &Path, name: &str) -> (PathBuf, String) {
 }
 
 fn keepsake_with(config: &Path, args: &[&str], identity: Option<&Path>) -> (i32, String, String) {
-    let mut cmd = keepsake(None);
-    cmd.arg("-c").arg(config).args(args);
+    let mut all = args.to_vec();
     if let Some(path) = identity {
-        cmd.arg("--identity").arg(path);
+        all.extend(["--identity", path.to_str().expect("a UTF-8 path")]);
     }
-    run(cmd)
+    cli(config, &all)
 }
 
 fn database_exists(db: &str) -> bool {

@@ -34,21 +34,9 @@ fn lock_job(db: &str, bucket: &str, extra: &str) -> String {
     )
 }
 
-fn keepsake_at(config: &std::path::Path, args: &[&str]) -> (i32, String, String) {
-    let mut cmd = keepsake(None);
-    cmd.arg("-c").arg(config).args(args);
-    run(cmd)
-}
-
 /// The lock on the current version of `key`: its mode and until when.
 async fn lock_of(bucket: &str, key: &str) -> (Option<ObjectLockMode>, Option<jiff::Timestamp>) {
-    let head = s3_client()
-        .head_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .expect("head object");
+    let head = head(bucket, key).await;
     let until = head
         .object_lock_retain_until_date()
         .map(|d| jiff::Timestamp::from_second(d.secs()).unwrap());
@@ -104,7 +92,7 @@ async fn every_object_written_is_locked_and_retention_keeps_it_green() {
     let extra = "compression = \"none\"\nretention = { keep_last = 1 }";
     let config = config_file(dir.path(), &lock_job(&db, &bucket, extra));
     for _ in 0..2 {
-        let (code, _, stderr) = keepsake_at(&config, &["backup"]);
+        let (code, _, stderr) = cli(&config, &["backup"]);
         assert_eq!(code, 0, "{stderr}");
     }
     let stored = keys(&bucket).await;
@@ -134,7 +122,7 @@ async fn every_object_written_is_locked_and_retention_keeps_it_green() {
         .await;
     assert!(refused.is_err(), "a locked version was deleted");
 
-    let (code, stdout, stderr) = keepsake_at(&config, &["prune", "--job", "shop", "--dry-run"]);
+    let (code, stdout, stderr) = cli(&config, &["prune", "--job", "shop", "--dry-run"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("locked until"), "{stdout}");
 }
@@ -163,7 +151,7 @@ async fn once_its_lock_has_passed_retention_deletes_every_version() {
         assert!(std::time::Instant::now() < deadline);
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    let (code, _, stderr) = keepsake_at(&config, &["backup"]);
+    let (code, _, stderr) = cli(&config, &["backup"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("retention applied"), "{stderr}");
     assert!(
@@ -190,14 +178,14 @@ async fn a_bucket_without_object_lock_is_refused_before_a_dump() {
     let bucket = bucket("nolock").await;
     let dir = tempfile::tempdir().unwrap();
     let config = config_file(dir.path(), &lock_job(&db, &bucket, ""));
-    let (code, _, stderr) = keepsake_at(&config, &["backup"]);
+    let (code, _, stderr) = cli(&config, &["backup"]);
     assert_eq!(code, 4, "{stderr}");
     assert!(
         stderr.contains("does not have Object Lock enabled"),
         "{stderr}"
     );
     assert!(keys(&bucket).await.is_empty());
-    let (code, _, stderr) = keepsake_at(&config, &["check", "--quiet", "--connect"]);
+    let (code, _, stderr) = cli(&config, &["check", "--quiet", "--connect"]);
     assert_eq!(code, 1, "{stderr}");
     assert!(
         stderr.contains("storage.s3") && stderr.contains("Object Lock"),
@@ -213,7 +201,7 @@ fn a_lock_mode_must_be_governance_or_compliance() {
         "prefix = \"prod\"\nobject_lock = { mode = \"forever\", days = 0 }",
     );
     let config = config_file(dir.path(), &text);
-    let (code, _, stderr) = keepsake_at(&config, &["check"]);
+    let (code, _, stderr) = cli(&config, &["check"]);
     assert_eq!(code, 3, "{stderr}");
     assert!(stderr.contains("(2 problems)"), "{stderr}");
     assert!(stderr.contains("storage.s3.object_lock.mode"), "{stderr}");
@@ -238,7 +226,7 @@ async fn a_backup_that_could_not_be_locked_fails_the_run_and_stays() {
     let dir = tempfile::tempdir().unwrap();
     let text = lock_job(&db, &bucket, "compression = \"none\"").replace(&s3_url(), &proxy.url);
     let config = config_file(dir.path(), &text);
-    let (code, _, stderr) = keepsake_at(&config, &["backup"]);
+    let (code, _, stderr) = cli(&config, &["backup"]);
     assert_eq!(code, 4, "{stderr}");
     assert!(stderr.contains("could not be locked"), "{stderr}");
     assert!(proxy.injected() > 0);

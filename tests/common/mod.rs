@@ -315,14 +315,11 @@ pub async fn get(bucket: &str, key: &str) -> Vec<u8> {
 }
 
 pub async fn etag(bucket: &str, key: &str) -> String {
-    let out = s3_client()
-        .head_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
+    head(bucket, key)
         .await
-        .expect("head object");
-    out.e_tag().unwrap_or_default().to_string()
+        .e_tag()
+        .unwrap_or_default()
+        .to_string()
 }
 
 // ---------- restore ----------
@@ -431,6 +428,24 @@ pub fn config_file(dir: &Path, text: &str) -> PathBuf {
     let path = dir.join("keepsake.toml");
     std::fs::write(&path, text).unwrap();
     path
+}
+
+/// `keepsake -c CONFIG ARGS...`: (exit code, stdout, stderr).
+pub fn cli(config: &Path, args: &[&str]) -> (i32, String, String) {
+    let mut cmd = keepsake(None);
+    cmd.arg("-c").arg(config).args(args);
+    run(cmd)
+}
+
+/// HeadObject of `key`.
+pub async fn head(bucket: &str, key: &str) -> aws_sdk_s3::operation::head_object::HeadObjectOutput {
+    s3_client()
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .expect("head object")
 }
 
 /// Runs and returns (exit code, stdout, stderr).
