@@ -302,7 +302,9 @@ pub struct JobConfig {
     /// Patterns (`*`, `?`) of databases `databases = "all"` leaves out.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub exclude: Vec<String>,
-    /// Whether it also backs up the cluster's globals.
+    /// Whether it also backs up the cluster's globals (shown as the keys
+    /// that set it: `globals`, `globals_with_passwords`).
+    #[serde(flatten)]
     pub globals: Globals,
     /// Set on the job one unit of a cluster job runs as (see
     /// [`crate::cluster`]); None on a job as configured.
@@ -342,14 +344,25 @@ impl Databases {
 }
 
 /// `globals = true`, `globals_with_passwords = true`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Globals {
     Off,
     /// Roles without their password hashes (`--no-role-passwords`).
     WithoutPasswords,
     /// Roles with their password hashes: the object holds secrets.
     WithPasswords,
+}
+
+impl Serialize for Globals {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("globals", &(*self != Globals::Off))?;
+        if *self == Globals::WithPasswords {
+            map.serialize_entry("globals_with_passwords", &true)?;
+        }
+        map.end()
+    }
 }
 
 impl JobConfig {
