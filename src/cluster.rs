@@ -20,10 +20,10 @@ use tokio_util::sync::CancellationToken;
 use crate::backup::{self, BackupError, Outcome};
 use crate::catalog;
 use crate::config::{Databases, DumpFormat, Globals, JobConfig};
-use crate::naming::{self, Unit};
+use crate::naming::{self, Layout, Unit};
 use crate::pg::{conninfo, database, tools};
 use crate::pipeline::Summary;
-use crate::storage::{NamedStorage, Storage, StorageError};
+use crate::storage::{NamedStorage, ObjectInfo, Storage, StorageError};
 
 /// Lists the databases a server lets one back up: not templates, and
 /// accepting connections. Names travel hex-encoded, so that none can be
@@ -193,42 +193,47 @@ pub async fn run(
     Ok(gathered)
 }
 
+/// The listing of `job`'s folder: its whole-database backups and globals,
+/// and the folders of its databases.
+async fn listing(job: &JobConfig, storage: &dyn Storage) -> Result<Vec<ObjectInfo>, StorageError> {
+    storage.list(&catalog::layout(job, storage).job_dir()).await
+}
+
+/// The units whose keys `objects` (a listing of `job`'s folder) holds:
+/// its globals and whole database, and each database folder with a key
+/// of that database's layout in it.
+fn units_in(job: &JobConfig, storage: &dyn Storage, objects: &[ObjectInfo]) -> Vec<Unit> {
+    let base = catalog::layout(job, storage);
+    let dir = base.job_dir();
+    let mut units = BTreeSet::new();
+    for object in objects {
+        let key = object.key.as_str();
+        let database = key
+            .strip_prefix(&dir)
+            .and_then(|rest| rest.split_once('/'))
+            .and_then(|(segment, _)| naming::decode(segment))
+            .map(Unit::Database);
+        for unit in [Unit::Globals, Unit::Whole].into_iter().chain(database) {
+            let layout = Layout {
+                unit: &unit,
+                ..base.clone()
+            };
+            if layout.parse(key).is_some() {
+                units.insert(unit);
+            }
+        }
+    }
+    units.into_iter().collect()
+}
+
 /// The units `job` has backups of in `storage`: its globals and whole
-/// database (when their keys are there) and each database directory
-/// under its own.
+/// database (when their keys are there) and each database folder under
+/// its own.
 pub async fn stored_units(
     job: &JobConfig,
     storage: &dyn Storage,
 ) -> Result<Vec<Unit>, StorageError> {
-    let whole = unit_job(job, &Unit::Whole);
-    let dir = catalog::layout(&whole, storage).job_dir();
-    let objects = storage.list(&dir).await?;
-    let mut units = BTreeSet::new();
-    for unit in [Unit::Globals, Unit::Whole] {
-        let one = unit_job(job, &unit);
-        let layout = catalog::layout(&one, storage);
-        if objects.iter().any(|o| layout.parse(&o.key).is_some()) {
-            units.insert(unit);
-        }
-    }
-    for object in &objects {
-        let Some((segment, _)) = object
-            .key
-            .strip_prefix(&dir)
-            .and_then(|rest| rest.split_once('/'))
-        else {
-            continue;
-        };
-        let Some(name) = naming::decode(segment) else {
-            continue;
-        };
-        let unit = Unit::Database(name);
-        let one = unit_job(job, &unit);
-        if catalog::layout(&one, storage).parse(&object.key).is_some() {
-            units.insert(unit);
-        }
-    }
-    Ok(units.into_iter().collect())
+    Ok(units_in(job, storage, &listing(job, storage).await?))
 }
 
 /// The parts of `job` a command means with `--database` and `--globals`
@@ -281,14 +286,20 @@ pub async fn stored_parts(
     Ok(units.iter().map(|u| unit_job(job, u)).collect())
 }
 
-/// Every backup of `job` in `storage`, of every part, newest first.
+/// Every backup of `job` in `storage`, of every part, newest first: one
+/// listing of the job's folder serves every part.
 pub async fn all_backups(
     job: &JobConfig,
     storage: &dyn Storage,
 ) -> Result<Vec<catalog::Backup>, StorageError> {
+    if !job.runs_as_units() {
+        return catalog::backups(job, storage).await;
+    }
+    let objects = listing(job, storage).await?;
     let mut backups = Vec::new();
-    for part in stored_parts(job, storage).await? {
-        backups.extend(catalog::backups(&part, storage).await?);
+    for unit in units_in(job, storage, &objects) {
+        let part = unit_job(job, &unit);
+        backups.extend(catalog::backups_in(&part, storage, &objects).await?);
     }
     catalog::newest_first(&mut backups);
     Ok(backups)
