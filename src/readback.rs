@@ -70,20 +70,15 @@ pub fn reading(
 ) -> Result<Reading, SealError> {
     let recipients = manifest
         .and_then(|m| m.encryption.as_ref())
-        .map(|e| e.recipients.clone());
-    let shown = || {
-        recipients
-            .as_ref()
-            .map_or("unknown recipients".into(), |r| r.join(", "))
-    };
+        .map(|e| &e.recipients);
     let unseal = match (backup.name.encrypted, identities) {
         (false, _) => Unseal::Clear,
         (true, None) => Unseal::Opaque,
-        (true, Some(ids)) => match &recipients {
+        (true, Some(ids)) => match recipients {
             Some(r) if !ids.opens(r) => {
                 return Err(SealError::WrongIdentity {
                     key: backup.key.clone(),
-                    recipients: shown(),
+                    recipients: shown_recipients(manifest),
                 });
             }
             _ => Unseal::Age(ids.clone()),
@@ -99,13 +94,17 @@ pub fn reading(
 
 /// The error for reading `backup` opaque where its content is needed.
 pub fn needs_identity(backup: &Backup, manifest: Option<&Manifest>) -> SealError {
-    let recipients = manifest
-        .and_then(|m| m.encryption.as_ref())
-        .map_or("unknown recipients".into(), |e| e.recipients.join(", "));
     SealError::NeedsIdentity {
         key: backup.key.clone(),
-        recipients,
+        recipients: shown_recipients(manifest),
     }
+}
+
+/// The recipients a manifest names, for people.
+fn shown_recipients(manifest: Option<&Manifest>) -> String {
+    manifest
+        .and_then(|m| m.encryption.as_ref())
+        .map_or("unknown recipients".into(), |e| e.recipients.join(", "))
 }
 
 /// The program that applies a backup: psql for plain dumps, pg_restore

@@ -61,7 +61,7 @@ async fn plan(job: &JobConfig, from: &ReadFrom, source: &NamedStorage) -> Option
             None
         }
         Ok(Some(units)) => Some(units),
-        Ok(None) if !job.runs_as_units() => Some(vec![Unit::Whole]),
+        // A job of one database (with its globals or not): that database.
         Ok(None) if job.databases.is_one() => Some(vec![Unit::Whole]),
         Ok(None) => {
             let stored = cluster::stored_units(job, source.storage.as_ref())
@@ -125,10 +125,8 @@ pub async fn restore(
     }
     let cancel = crate::shutdown::on_signal("restore");
     for unit in &units {
-        let part = match job.runs_as_units() {
-            true => cluster::unit_job(job, unit),
-            false => job.clone(),
-        };
+        // A job of one database is its own Whole unit.
+        let part = cluster::unit_job(job, unit);
         let restored = match unit {
             Unit::Globals => globals(&part, &source, &pick, &target, &flags, &cancel).await,
             _ => database(&part, &source, &pick, &target, flags.clone(), &cancel).await,

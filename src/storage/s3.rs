@@ -192,7 +192,6 @@ impl S3Storage {
         run: &str,
         conditional: bool,
     ) -> Result<(), SdkError<PutObjectError, HttpResponse>> {
-        let body_copy = body.clone();
         let mut request = self
             .client
             .put_object()
@@ -201,19 +200,21 @@ impl S3Storage {
             .metadata(RUN_METADATA, run)
             .set_server_side_encryption(self.writes.sse.clone())
             .set_ssekms_key_id(self.writes.kms_key_id.clone())
-            .set_storage_class(self.writes.storage_class.clone())
-            .body(ByteStream::from(body));
+            .set_storage_class(self.writes.storage_class.clone());
         if conditional {
             request = request.if_none_match("*");
         }
         if let Some(lock) = &self.lock {
-            let until = lock::retain_until(lock, jiff::Timestamp::now());
             request = request
                 .object_lock_mode(lock::mode(lock))
-                .object_lock_retain_until_date(lock::sdk_time(until))
-                .content_md5(lock::content_md5(&body_copy));
+                .object_lock_retain_until_date(lock::until_from_now(lock))
+                .content_md5(lock::content_md5(&body));
         }
-        request.send().await.map(|_| ())
+        request
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map(|_| ())
     }
 
     async fn abort_upload(&self, key: &str, upload_id: &str) {

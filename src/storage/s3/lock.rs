@@ -26,13 +26,18 @@ use crate::config::{LockMode, ObjectLock};
 use crate::storage::{ErrorKind, StorageError};
 
 /// The date an object written at `now` is locked until.
-pub(super) fn retain_until(lock: &ObjectLock, now: Timestamp) -> Timestamp {
+fn retain_until(lock: &ObjectLock, now: Timestamp) -> Timestamp {
     let span = jiff::SignedDuration::from_hours(24 * i64::from(lock.days));
     now.checked_add(span).unwrap_or(Timestamp::MAX)
 }
 
-pub(super) fn sdk_time(at: Timestamp) -> DateTime {
+fn sdk_time(at: Timestamp) -> DateTime {
     DateTime::from_secs(at.as_second())
+}
+
+/// The retain-until date of an object written now, as the SDK takes it.
+pub(super) fn until_from_now(lock: &ObjectLock) -> DateTime {
+    sdk_time(retain_until(lock, Timestamp::now()))
 }
 
 fn from_sdk(at: &DateTime) -> Option<Timestamp> {
@@ -117,10 +122,9 @@ impl S3Storage {
         // Always from now, even when the store kept the lock asked for at
         // the upload's start: the data is then locked at least as long as
         // its manifest, written before the upload completed.
-        let until = retain_until(lock, Timestamp::now());
         let retention = ObjectLockRetention::builder()
             .mode(retention_mode(lock))
-            .retain_until_date(sdk_time(until))
+            .retain_until_date(until_from_now(lock))
             .build();
         self.client
             .put_object_retention()

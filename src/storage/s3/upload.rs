@@ -61,28 +61,26 @@ impl S3Upload {
         let upload_id = match &self.upload_id {
             Some(id) => id.clone(),
             None => {
-                let created =
-                    self.store
-                        .client
-                        .create_multipart_upload()
-                        .bucket(&self.store.bucket)
-                        .key(&self.key)
-                        .metadata(RUN_METADATA, &self.run)
-                        .set_server_side_encryption(self.store.writes.sse.clone())
-                        .set_ssekms_key_id(self.store.writes.kms_key_id.clone())
-                        .set_storage_class(self.store.writes.storage_class.clone())
-                        .set_object_lock_mode(self.store.lock.as_ref().map(lock::mode))
-                        .set_object_lock_retain_until_date(
-                            self.store.lock.as_ref().map(|l| {
-                                lock::sdk_time(lock::retain_until(l, jiff::Timestamp::now()))
-                            }),
-                        )
-                        .send()
-                        .await
-                        .map_err(|e| {
-                            self.store
-                                .error("CreateMultipartUpload", &self.key, sdk_message(&e))
-                        })?;
+                let created = self
+                    .store
+                    .client
+                    .create_multipart_upload()
+                    .bucket(&self.store.bucket)
+                    .key(&self.key)
+                    .metadata(RUN_METADATA, &self.run)
+                    .set_server_side_encryption(self.store.writes.sse.clone())
+                    .set_ssekms_key_id(self.store.writes.kms_key_id.clone())
+                    .set_storage_class(self.store.writes.storage_class.clone())
+                    .set_object_lock_mode(self.store.lock.as_ref().map(lock::mode))
+                    .set_object_lock_retain_until_date(
+                        self.store.lock.as_ref().map(lock::until_from_now),
+                    )
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        self.store
+                            .error("CreateMultipartUpload", &self.key, sdk_message(&e))
+                    })?;
                 let id = created.upload_id().unwrap_or_default().to_string();
                 track_upload(&id, true);
                 self.upload_id = Some(id.clone());
